@@ -1,0 +1,178 @@
+/* wcodec.h - lossless compressed containers for .safetensors checkpoints.
+ *
+ * A .wcodec container presents exactly one original .safetensors file,
+ * byte for byte. The file is cut into independently decodable chunks, so
+ * any byte range can be read without touching the rest. The on-disk format
+ * is specified in wcodec(5).
+ *
+ * Conventions:
+ *  - Functions returning int give 0 (WCODEC_OK) on success or a negative
+ *    error code -WCODEC_E_*; wcodec_strerror() names the code and
+ *    wcodec_errdetail() gives a one-line description of the last failure in
+ *    the calling thread (file, offset, what was wrong).
+ *  - Error codes are stable: they are part of the ABI.
+ *  - A wcodec handle may be used by many threads at once: reads and decodes
+ *    are thread-safe. open/close are not concurrent with other calls on the
+ *    same handle.
+ *  - Decoded bytes are always checked against their stored checksum: a read
+ *    either returns the original bytes or fails with WCODEC_E_CORRUPT /
+ *    WCODEC_E_TRUNCATED / WCODEC_E_IO. It never returns wrong bytes.
+ */
+#ifndef WCODEC_H
+#define WCODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WCODEC_VERSION_MAJOR 0
+#define WCODEC_VERSION_MINOR 1
+#define WCODEC_VERSION_PATCH 0
+#define WCODEC_VERSION_STRING "0.1.0"
+
+/* Container format version written by this library (wcodec(5)). */
+#define WCODEC_FORMAT_MAJOR 1
+#define WCODEC_FORMAT_MINOR 0
+
+typedef enum {
+    WCODEC_OK = 0,
+    WCODEC_E_IO = 1,           /* a read or write failed (errno in detail) */
+    WCODEC_E_NOMEM = 2,        /* out of memory */
+    WCODEC_E_NOSPACE = 3,      /* no space left on the output device */
+    WCODEC_E_EXISTS = 4,       /* output exists and overwriting not asked */
+    WCODEC_E_INVAL = 5,        /* invalid argument */
+    WCODEC_E_RANGE = 6,        /* offset or index out of range */
+    WCODEC_E_NOT_CONTAINER = 7, /* not a .wcodec container (bad magic) */
+    WCODEC_E_VERSION = 8,      /* container version or flags not supported */
+    WCODEC_E_TRUNCATED = 9,    /* container shorter than its index says */
+    WCODEC_E_CORRUPT = 10,     /* checksum or structure check failed */
+    WCODEC_E_DIGEST = 11,      /* whole-file digest does not match */
+    WCODEC_E_ST_FORMAT = 12,   /* not a safetensors file / bad header length */
+    WCODEC_E_ST_JSON = 13,     /* safetensors header is not valid JSON */
+    WCODEC_E_ST_DTYPE = 14,    /* unknown dtype */
+    WCODEC_E_ST_SHAPE = 15,    /* shape x dtype size != byte length */
+    WCODEC_E_ST_OFFSETS = 16,  /* tensor offsets out of range or overlapping */
+    WCODEC_E_INTERRUPTED = 17, /* stopped by a signal */
+} wcodec_err;
+
+/* Name of an error code (accepts the code or its negation). */
+const char *wcodec_strerror(int err);
+
+/* One-line description of the last error in this thread ("" if none). */
+const char *wcodec_errdetail(void);
+
+/* ---- reading containers ------------------------------------------------ */
+
+typedef struct wcodec wcodec;
+
+/* Open a container; checks magic, version, the superblock and index
+ * checksums and the whole index structure before returning.
+ * @return 0 and *out set, or a negative error (NOT_CONTAINER, VERSION,
+ *         TRUNCATED, CORRUPT, IO, NOMEM). */
+int wcodec_open(const char *path, wcodec **out);
+
+/* Same, on an open file descriptor (not closed by wcodec_close). */
+int wcodec_open_fd(int fd, const char *name, wcodec **out);
+
+void wcodec_close(wcodec *w);
+
+/* Size in bytes of the presented (original) file. */
+uint64_t wcodec_size(const wcodec *w);
+
+/* Size in bytes of the container itself. */
+uint64_t wcodec_packed_size(const wcodec *w);
+
+/* XXH3-128 digest of the presented file, canonical (big-endian) form: the
+ * same 16 bytes `xxhsum -H2` prints for the original file. */
+void wcodec_digest(const wcodec *w, uint8_t out[16]);
+
+/* Read up to len bytes of the presented file at off into buf.
+ * @return the number of bytes read (short only at end of file, 0 at or
+ *         past it), or a negative error; nothing partial is reported as
+ *         success when a chunk fails. */
+ssize_t wcodec_pread(wcodec *w, void *buf, size_t len, uint64_t off);
+
+/* Decode the whole file and check every chunk and the file digest.
+ * @return 0, or the first error met. */
+int wcodec_verify(wcodec *w);
+
+/* ---- chunk-level access (caches, GPU batching) -------------------------- */
+
+/* Decoded size of every chunk but possibly the last of each segment. */
+uint32_t wcodec_chunk_size(const wcodec *w);
+uint64_t wcodec_chunk_count(const wcodec *w);
+
+/* Chunk holding byte off of the presented file (O(log segments)).
+ * @return 0, or -WCODEC_E_RANGE if off >= wcodec_size(w). */
+int wcodec_chunk_find(const wcodec *w, uint64_t off, uint64_t *chunk);
+
+/* Presented-file offset and decoded length of a chunk. */
+int wcodec_chunk_extent(const wcodec *w, uint64_t chunk, uint64_t *off,
+                        uint32_t *len);
+
+/* Decode one chunk into dst (room for its decoded length), verified.
+ * @return 0 or a negative error (CORRUPT, TRUNCATED, IO, RANGE). */
+int wcodec_chunk_decode(wcodec *w, uint64_t chunk, void *dst);
+
+/* ---- description ---------------------------------------------------------
+ * The presented file is a sequence of segments: the header, each tensor
+ * coded on its own, and runs of small tensors and gaps coded together. */
+
+typedef struct {
+    uint64_t offset;      /* in the presented file */
+    uint64_t length;      /* decoded bytes */
+    uint64_t packed;      /* payload bytes of its chunks */
+    uint64_t first_chunk;
+    uint64_t nchunks;
+    const char *dtype;    /* safetensors dtype name, "" for non-tensor runs */
+    const char *codec;    /* "raw", "zstd" or "planes" */
+    char planes[9];       /* plane modes for "planes": 'r'aw 'c'onst 'a'ns */
+    uint32_t raw_chunks;  /* chunks stored raw because coding did not pay */
+} wcodec_segment_info;
+
+uint32_t wcodec_segment_count(const wcodec *w);
+int wcodec_describe_segment(const wcodec *w, uint32_t i,
+                            wcodec_segment_info *si);
+
+/* ---- packing ------------------------------------------------------------ */
+
+typedef struct {
+    unsigned threads;     /* worker threads; 0 = number of online CPUs */
+    uint32_t chunk_size;  /* decoded bytes per chunk; 0 = default (power of
+                             two, 4 KiB .. 16 MiB) */
+    int zstd_level;       /* level for header and non-tensor runs */
+    int verify;           /* decode the result and compare before rename */
+    int force;            /* replace an existing destination */
+    /* Called from the packing thread as chunks are written. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
+} wcodec_pack_options;
+
+#define WCODEC_DEFAULT_CHUNK_SIZE (256u * 1024u)
+
+void wcodec_pack_options_init(wcodec_pack_options *o);
+
+/* Pack the .safetensors file src into the container dst. The output is
+ * written under a temporary name in dst's folder and renamed to dst only
+ * when complete (and verified, if asked).
+ * @return 0 or a negative error (ST_*, IO, NOSPACE, EXISTS, ...). */
+int wcodec_pack_file(const char *src, const char *dst,
+                     const wcodec_pack_options *o);
+
+/* Write the presented file of container src to dst (temporary name, then
+ * rename), checking every chunk and the whole-file digest. */
+int wcodec_unpack_file(const char *src, const char *dst, int force);
+
+/* Async-signal-safe: remove the temporary files of packs and unpacks in
+ * progress. For SIGINT/SIGTERM handlers of programs using the library. */
+void wcodec_remove_temporaries(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,223 @@
+/* cli.c - shared command-line helpers (see cli.h). */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "tmpfile.h"
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    uint64_t mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024; end++; break;
+    case 'm': case 'M': mul = 1024 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B')
+        end++;
+    if (*end || v > UINT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+const char *cli_human(uint64_t n, char *buf, int len)
+{
+    static const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, (size_t)len, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, (size_t)len, "%.1f %s", v, u[i]);
+    return buf;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = enabled && isatty(STDERR_FILENO);
+    p->total = total;
+    p->files_total = files;
+    p->t0 = cli_now();
+}
+
+static void cli_progress_draw(cli_progress *p, uint64_t done, int force)
+{
+    double t = cli_now();
+    if (!force && t - p->last < 0.1)
+        return;
+    p->last = t;
+    double el = t - p->t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double pct = p->total ? 100.0 * (double)done / (double)p->total : 100;
+    char a[32], b[32], r[32];
+    int eta = rate > 0 ? (int)((double)(p->total - done) / rate) : 0;
+    fprintf(stderr, "\r\033[K%d/%d files  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
+            p->files_done, p->files_total, cli_human(done, a, sizeof a),
+            cli_human(p->total, b, sizeof b), pct,
+            cli_human((uint64_t)rate, r, sizeof r), eta / 60, eta % 60);
+}
+
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total_file)
+{
+    (void)total_file;
+    cli_progress *p = ctx;
+    if (p->enabled)
+        cli_progress_draw(p, p->base + done, 0);
+}
+
+void cli_progress_file_done(cli_progress *p, uint64_t bytes)
+{
+    p->base += bytes;
+    p->files_done++;
+    if (p->enabled)
+        cli_progress_draw(p, p->base, 1);
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->enabled)
+        fprintf(stderr, "\r\033[K");
+}
+
+int cli_has_suffix(const char *path, const char *suffix)
+{
+    size_t a = strlen(path), b = strlen(suffix);
+    return a >= b && !strcmp(path + a - b, suffix);
+}
+
+static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
+                        void *ctx)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    /* Sorted, so output order and error reports are reproducible. */
+    struct dirent **list;
+    int n = scandir(path, &list, NULL, alphasort);
+    closedir(d);
+    if (n < 0) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *nm = list[i]->d_name;
+        if (rc || !strcmp(nm, ".") || !strcmp(nm, "..")) {
+            free(list[i]);
+            continue;
+        }
+        char sub[4096], full[4096];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", nm);
+        snprintf(full, sizeof full, "%s/%s", root, sub);
+        free(list[i]);
+        struct stat st;
+        if (stat(full, &st)) {
+            fprintf(stderr, "%s: %s\n", full, strerror(errno));
+            rc = -1;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            rc = fn(ctx, full, sub, 1, 0);
+            if (!rc)
+                rc = cli_walk_rec(root, sub, fn, ctx);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = fn(ctx, full, sub, 0, (uint64_t)st.st_size);
+        } else {
+            fprintf(stderr, "%s: skipped (not a regular file or folder)\n",
+                    full);
+        }
+    }
+    free(list);
+    return rc;
+}
+
+int cli_walk(const char *root, cli_visit_fn fn, void *ctx)
+{
+    return cli_walk_rec(root, "", fn, ctx);
+}
+
+int cli_copy_file(const char *src, const char *dst, int force)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
+    wc_tmp t;
+    int rc = wc_tmp_create(&t, dst, force);
+    if (rc) {
+        close(in);
+        return rc;
+    }
+    for (;;) {
+        ssize_t r = read(in, t.buf, t.cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        t.used = (size_t)r;
+        if ((rc = wc_tmp_flush(&t)))
+            break;
+    }
+    close(in);
+    if (!rc)
+        rc = wc_tmp_commit(&t, force);
+    if (rc)
+        wc_tmp_abort(&t);
+    return rc;
+}
+
+static void cli_on_signal(int sig)
+{
+    wcodec_remove_temporaries();
+    signal(sig, SIG_DFL);
+    _exit(128 + sig);
+}
+
+void cli_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cli_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}

@@ -1,0 +1,50 @@
+/* cli.h - helpers shared by the command-line tools (not public API):
+ * size parsing, progress display, folder walking and plain-file copying. */
+#ifndef WC_CLI_H
+#define WC_CLI_H
+
+#include <stdint.h>
+
+/* Parse "256K", "1M", "4096"; returns 0 or -1. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+/* Human-readable size ("1.2 GiB") into buf. */
+const char *cli_human(uint64_t n, char *buf, int len);
+
+/* Overall progress over many files: shown in place on a terminal,
+ * nothing otherwise (the tools print a line per file instead). */
+typedef struct {
+    int enabled;
+    uint64_t total;  /* bytes over all files */
+    uint64_t base;   /* bytes of files already done */
+    int files_done;
+    int files_total;
+    double t0;
+    double last;
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files);
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total_file);
+void cli_progress_file_done(cli_progress *p, uint64_t bytes);
+void cli_progress_end(cli_progress *p);
+double cli_now(void);
+
+/* Visit a folder tree. For each regular file (links followed) the callback
+ * gets its source path, the path relative to the root, and its size.
+ * Folders are visited before their contents (is_dir set). Returns the
+ * first non-zero callback result, or -1 with errno-based message printed. */
+typedef int (*cli_visit_fn)(void *ctx, const char *src, const char *rel,
+                            int is_dir, uint64_t size);
+int cli_walk(const char *root, cli_visit_fn fn, void *ctx);
+
+/* Copy a plain file through a temporary name. Returns 0 or -WCODEC_E_*. */
+int cli_copy_file(const char *src, const char *dst, int force);
+
+/* 1 if path ends with suffix. */
+int cli_has_suffix(const char *path, const char *suffix);
+
+/* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
+ * with 128 + signal. */
+void cli_signals(void);
+
+#endif

@@ -1,0 +1,471 @@
+/* codec.c - dtype transforms and the chunk codecs (see codec.h). */
+#include "codec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+static const struct {
+    const char *name;
+    unsigned size;
+} wc_dtypes[WC_DT_COUNT] = {
+    [WC_DT_NONE] = {"", 1},         [WC_DT_BOOL] = {"BOOL", 1},
+    [WC_DT_U8] = {"U8", 1},         [WC_DT_I8] = {"I8", 1},
+    [WC_DT_F8_E4M3] = {"F8_E4M3", 1}, [WC_DT_F8_E5M2] = {"F8_E5M2", 1},
+    [WC_DT_I16] = {"I16", 2},       [WC_DT_U16] = {"U16", 2},
+    [WC_DT_F16] = {"F16", 2},       [WC_DT_BF16] = {"BF16", 2},
+    [WC_DT_I32] = {"I32", 4},       [WC_DT_U32] = {"U32", 4},
+    [WC_DT_F32] = {"F32", 4},       [WC_DT_F64] = {"F64", 8},
+    [WC_DT_I64] = {"I64", 8},       [WC_DT_U64] = {"U64", 8},
+};
+
+int wc_dtype_from_name(const char *name)
+{
+    for (int d = 1; d < WC_DT_COUNT; d++)
+        if (!strcmp(name, wc_dtypes[d].name))
+            return d;
+    return -1;
+}
+
+const char *wc_dtype_name(int dt)
+{
+    return dt > 0 && dt < WC_DT_COUNT ? wc_dtypes[dt].name : "-";
+}
+
+unsigned wc_dtype_size(int dt)
+{
+    return dt >= 0 && dt < WC_DT_COUNT ? wc_dtypes[dt].size : 0;
+}
+
+/* ---- transforms ------------------------------------------------------
+ * Planes are ordered so that plane 0 carries the exponent (floats) or the
+ * most significant byte (integers): the skewed, compressible part.
+ *   BF16: [exponent, sign<<7 | mantissa]
+ *   F32:  [exponent, sign<<7 | mantissa[22:16], mantissa[15:8], [7:0]]
+ *   F64:  bytes of rotl(x, 1), most significant first (sign moves to the
+ *         bottom so the top byte is pure exponent)
+ *   other multi-byte types: bytes most significant first
+ *   1-byte types: the byte itself
+ */
+
+void wc_planes_split(int dtype, const uint8_t *src, size_t n, uint8_t *planes)
+{
+    unsigned es = wc_dtype_size(dtype);
+    switch (dtype) {
+    case WC_DT_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)(src[2 * i] | src[2 * i + 1] << 8);
+            planes[i] = (uint8_t)(v >> 7);
+            planes[n + i] = (uint8_t)((v >> 8 & 0x80) | (v & 0x7f));
+        }
+        return;
+    case WC_DT_F32:
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *b = src + 4 * i;
+            planes[i] = (uint8_t)(b[3] << 1 | b[2] >> 7);
+            planes[n + i] = (uint8_t)((b[3] & 0x80) | (b[2] & 0x7f));
+            planes[2 * n + i] = b[1];
+            planes[3 * n + i] = b[0];
+        }
+        return;
+    case WC_DT_F64:
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, src + 8 * i, 8); /* little-endian hosts only */
+            v = v << 1 | v >> 63;
+            for (unsigned k = 0; k < 8; k++)
+                planes[k * n + i] = (uint8_t)(v >> (56 - 8 * k));
+        }
+        return;
+    default:
+        for (size_t i = 0; i < n; i++)
+            for (unsigned k = 0; k < es; k++)
+                planes[k * n + i] = src[es * i + (es - 1 - k)];
+        return;
+    }
+}
+
+static void wc_planes_merge(int dtype, const uint8_t *const *pl, size_t n,
+                            uint8_t *dst)
+{
+    unsigned es = wc_dtype_size(dtype);
+    switch (dtype) {
+    case WC_DT_BF16: {
+        const uint8_t *e = pl[0], *sm = pl[1];
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 |
+                                    (sm[i] & 0x7f));
+            dst[2 * i] = (uint8_t)v;
+            dst[2 * i + 1] = (uint8_t)(v >> 8);
+        }
+        return;
+    }
+    case WC_DT_F32: {
+        const uint8_t *e = pl[0], *sm = pl[1], *m1 = pl[2], *m0 = pl[3];
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)(sm[i] & 0x80) << 24 | (uint32_t)e[i] << 23 |
+                         (uint32_t)(sm[i] & 0x7f) << 16 | (uint32_t)m1[i] << 8 |
+                         m0[i];
+            memcpy(dst + 4 * i, &v, 4);
+        }
+        return;
+    }
+    case WC_DT_F64:
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = 0;
+            for (unsigned k = 0; k < 8; k++)
+                v |= (uint64_t)pl[k][i] << (56 - 8 * k);
+            v = v >> 1 | v << 63;
+            memcpy(dst + 8 * i, &v, 8);
+        }
+        return;
+    case WC_DT_F16:
+    case WC_DT_I16:
+    case WC_DT_U16: {
+        const uint8_t *hi = pl[0], *lo = pl[1];
+        for (size_t i = 0; i < n; i++) {
+            dst[2 * i] = lo[i];
+            dst[2 * i + 1] = hi[i];
+        }
+        return;
+    }
+    default:
+        if (es == 1) {
+            memcpy(dst, pl[0], n);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            for (unsigned k = 0; k < es; k++)
+                dst[es * i + (es - 1 - k)] = pl[k][i];
+        return;
+    }
+}
+
+/* ---- statistics and mode choice ---------------------------------------- */
+
+void wc_planestats_add(wc_planestats *st, int dtype, const uint8_t *src,
+                       size_t bytes, uint8_t *scratch)
+{
+    unsigned es = wc_dtype_size(dtype);
+    size_t n = bytes / es;
+    wc_planes_split(dtype, src, n, scratch);
+    for (unsigned k = 0; k < es; k++) {
+        const uint8_t *p = scratch + k * n;
+        /* Four sub-histograms break the store-to-load chain on runs of
+         * one value (zero planes are common). */
+        uint32_t h[4][256];
+        memset(h, 0, sizeof h);
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            h[0][p[i]]++;
+            h[1][p[i + 1]]++;
+            h[2][p[i + 2]]++;
+            h[3][p[i + 3]]++;
+        }
+        for (; i < n; i++)
+            h[0][p[i]]++;
+        for (int s = 0; s < 256; s++)
+            st->count[k][s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
+    }
+    st->n += n;
+}
+
+void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
+                        size_t chunk_elems)
+{
+    memset(c, 0, sizeof *c);
+    c->codec = WC_CODEC_PLANES;
+    c->dtype = (uint8_t)dtype;
+    c->nplanes = (uint8_t)wc_dtype_size(dtype);
+    size_t nchunks = chunk_elems ? (st->n + chunk_elems - 1) / chunk_elems : 1;
+    for (unsigned k = 0; k < c->nplanes; k++) {
+        const uint64_t *cnt = st->count[k];
+        int distinct = 0, last = 0;
+        double bits = 0;
+        for (int s = 0; s < 256; s++) {
+            if (!cnt[s])
+                continue;
+            distinct++;
+            last = s;
+            double p = (double)cnt[s] / (double)st->n;
+            bits -= (double)cnt[s] * log2(p);
+        }
+        if (distinct <= 1) {
+            c->mode[k] = WC_PLANE_CONST;
+            c->cval[k] = (uint8_t)last;
+            continue;
+        }
+        rans_normalize(cnt, c->freq[k]);
+        /* Cost of the quantised table, not the ideal entropy. */
+        double qbits = 0;
+        for (int s = 0; s < 256; s++)
+            if (cnt[s])
+                qbits -= (double)cnt[s] *
+                         log2((double)c->freq[k][s] / RANS_PROB_SCALE);
+        (void)bits;
+        double rans = qbits / 8 + (double)nchunks * (RANS_HEADER_BYTES + 6) +
+                      32 + 2.0 * distinct;
+        if (rans < (double)st->n) {
+            c->mode[k] = WC_PLANE_RANS;
+        } else {
+            c->mode[k] = WC_PLANE_RAW;
+            memset(c->freq[k], 0, sizeof c->freq[k]);
+        }
+    }
+}
+
+/* ---- parameters ---------------------------------------------------------
+ * PLANES parameters, per plane in order:
+ *   u8 mode; CONST: u8 value; RANS: u8[32] presence bitmap (bit s of byte
+ *   s/8 set when symbol s has a frequency), then u16 LE frequency of each
+ *   present symbol in increasing symbol order.
+ */
+
+size_t wc_segcodec_params_size(const wc_segcodec *c)
+{
+    if (c->codec != WC_CODEC_PLANES)
+        return 0;
+    size_t sz = 0;
+    for (unsigned k = 0; k < c->nplanes; k++) {
+        sz += 1;
+        if (c->mode[k] == WC_PLANE_CONST)
+            sz += 1;
+        else if (c->mode[k] == WC_PLANE_RANS) {
+            sz += 32;
+            for (int s = 0; s < 256; s++)
+                sz += c->freq[k][s] ? 2 : 0;
+        }
+    }
+    return sz;
+}
+
+void wc_segcodec_params_write(const wc_segcodec *c, uint8_t *p)
+{
+    if (c->codec != WC_CODEC_PLANES)
+        return;
+    for (unsigned k = 0; k < c->nplanes; k++) {
+        *p++ = c->mode[k];
+        if (c->mode[k] == WC_PLANE_CONST) {
+            *p++ = c->cval[k];
+        } else if (c->mode[k] == WC_PLANE_RANS) {
+            uint8_t *bm = p;
+            memset(bm, 0, 32);
+            p += 32;
+            for (int s = 0; s < 256; s++) {
+                if (!c->freq[k][s])
+                    continue;
+                bm[s >> 3] |= (uint8_t)(1u << (s & 7));
+                *p++ = (uint8_t)c->freq[k][s];
+                *p++ = (uint8_t)(c->freq[k][s] >> 8);
+            }
+        }
+    }
+}
+
+int wc_segcodec_params_parse(wc_segcodec *c, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    for (unsigned k = 0; k < c->nplanes; k++) {
+        c->dtab[k] = NULL;
+    }
+    if (c->codec != WC_CODEC_PLANES)
+        return len == 0 ? 0 : -1;
+    if (c->nplanes != wc_dtype_size(c->dtype) || c->dtype == WC_DT_NONE)
+        return -1;
+    for (unsigned k = 0; k < c->nplanes; k++) {
+        if (end - p < 1)
+            goto bad;
+        c->mode[k] = *p++;
+        memset(c->freq[k], 0, sizeof c->freq[k]);
+        if (c->mode[k] == WC_PLANE_RAW)
+            continue;
+        if (c->mode[k] == WC_PLANE_CONST) {
+            if (end - p < 1)
+                goto bad;
+            c->cval[k] = *p++;
+            continue;
+        }
+        if (c->mode[k] != WC_PLANE_RANS || end - p < 32)
+            goto bad;
+        const uint8_t *bm = p;
+        p += 32;
+        for (int s = 0; s < 256; s++) {
+            if (!(bm[s >> 3] >> (s & 7) & 1))
+                continue;
+            if (end - p < 2)
+                goto bad;
+            c->freq[k][s] = (uint16_t)(p[0] | p[1] << 8);
+            p += 2;
+            if (!c->freq[k][s])
+                goto bad;
+        }
+        if (rans_freq_valid(c->freq[k]))
+            goto bad;
+        c->dtab[k] = malloc(sizeof(rans_dtab));
+        if (!c->dtab[k])
+            goto bad;
+        rans_dtab_init(c->dtab[k], c->freq[k]);
+    }
+    if (p != end)
+        goto bad;
+    return 0;
+bad:
+    wc_segcodec_free(c);
+    return -1;
+}
+
+void wc_segcodec_free(wc_segcodec *c)
+{
+    for (unsigned k = 0; k < WC_MAX_PLANES; k++) {
+        free(c->dtab[k]);
+        c->dtab[k] = NULL;
+    }
+}
+
+/* ---- chunks --------------------------------------------------------------
+ * PLANES chunk payload: a u32 LE size for every RANS plane (plane order),
+ * then each non-CONST plane's bytes in plane order: RAW planes n bytes,
+ * RANS planes their rANS block.
+ */
+
+size_t wc_chunk_bound(size_t bytes)
+{
+    size_t z = ZSTD_compressBound(bytes);
+    size_t r = 4 * WC_MAX_PLANES + WC_MAX_PLANES * rans_bound(bytes);
+    return z > r ? z : r;
+}
+
+static _Thread_local ZSTD_CCtx *wc_cctx;
+static _Thread_local ZSTD_DCtx *wc_dctx;
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
+                       const uint8_t *src, size_t bytes, uint8_t *dst,
+                       size_t cap, uint8_t *scratch, int zstd_level)
+{
+    switch (c->codec) {
+    case WC_CODEC_RAW:
+        if (cap < bytes)
+            return WC_ENCODE_FAIL;
+        memcpy(dst, src, bytes);
+        return bytes;
+    case WC_CODEC_ZSTD: {
+        if (!wc_cctx && !(wc_cctx = ZSTD_createCCtx()))
+            return WC_ENCODE_FAIL;
+        size_t r = ZSTD_compressCCtx(wc_cctx, dst, cap, src, bytes, zstd_level);
+        return ZSTD_isError(r) ? WC_ENCODE_FAIL : r;
+    }
+    case WC_CODEC_PLANES:
+        break;
+    default:
+        return WC_ENCODE_FAIL;
+    }
+    unsigned es = c->nplanes;
+    size_t n = bytes / es;
+    wc_planes_split(c->dtype, src, n, scratch);
+    size_t nr = 0;
+    for (unsigned k = 0; k < es; k++)
+        nr += c->mode[k] == WC_PLANE_RANS;
+    if (cap < 4 * nr)
+        return WC_ENCODE_FAIL;
+    uint8_t *hdr = dst, *o = dst + 4 * nr, *end = dst + cap;
+    for (unsigned k = 0; k < es; k++) {
+        const uint8_t *pl = scratch + k * n;
+        if (c->mode[k] == WC_PLANE_CONST)
+            continue;
+        if (c->mode[k] == WC_PLANE_RAW) {
+            if ((size_t)(end - o) < n)
+                return WC_ENCODE_FAIL;
+            memcpy(o, pl, n);
+            o += n;
+            continue;
+        }
+        size_t r = rans_encode(&et[k], pl, n, o, (size_t)(end - o));
+        if (!r)
+            return WC_ENCODE_FAIL; /* rans_encode: 0 means no room */
+        wr32(hdr, (uint32_t)r);
+        hdr += 4;
+        o += r;
+    }
+    return (size_t)(o - dst);
+}
+
+int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
+                    uint8_t *dst, size_t bytes, uint8_t *scratch)
+{
+    switch (c->codec) {
+    case WC_CODEC_RAW:
+        if (len != bytes)
+            return -1;
+        memcpy(dst, src, bytes);
+        return 0;
+    case WC_CODEC_ZSTD: {
+        if (!wc_dctx && !(wc_dctx = ZSTD_createDCtx()))
+            return -1;
+        size_t r = ZSTD_decompressDCtx(wc_dctx, dst, bytes, src, len);
+        return !ZSTD_isError(r) && r == bytes ? 0 : -1;
+    }
+    case WC_CODEC_PLANES:
+        break;
+    default:
+        return -1;
+    }
+    unsigned es = c->nplanes;
+    if (!es || bytes % es)
+        return -1;
+    size_t n = bytes / es;
+    size_t nr = 0;
+    for (unsigned k = 0; k < es; k++)
+        nr += c->mode[k] == WC_PLANE_RANS;
+    if (len < 4 * nr)
+        return -1;
+    const uint8_t *hdr = src, *p = src + 4 * nr, *end = src + len;
+    const uint8_t *pl[WC_MAX_PLANES];
+    for (unsigned k = 0; k < es; k++) {
+        uint8_t *buf = scratch + k * n;
+        switch (c->mode[k]) {
+        case WC_PLANE_CONST:
+            memset(buf, c->cval[k], n);
+            pl[k] = buf;
+            break;
+        case WC_PLANE_RAW:
+            /* Merge straight from the payload: no copy. */
+            if ((size_t)(end - p) < n)
+                return -1;
+            pl[k] = p;
+            p += n;
+            break;
+        case WC_PLANE_RANS: {
+            size_t r = rd32(hdr);
+            hdr += 4;
+            if ((size_t)(end - p) < r || !c->dtab[k])
+                return -1;
+            if (rans_decode(c->dtab[k], p, r, buf, n))
+                return -1;
+            pl[k] = buf;
+            p += r;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    if (p != end)
+        return -1;
+    wc_planes_merge(c->dtype, pl, n, dst);
+    return 0;
+}

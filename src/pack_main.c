@@ -1,0 +1,228 @@
+/* pack_main.c - wcodec-pack: .safetensors files or model folders to
+ * .wcodec containers. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "wcodec.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: wcodec-pack [OPTIONS] SRC DST\n"
+"Pack a .safetensors file into a .wcodec container, or a model folder into a\n"
+"folder where every .safetensors becomes .wcodec and every other file and\n"
+"subfolder is copied as it is.\n"
+"\n"
+"  -j, --threads N      worker threads (default: number of CPUs)\n"
+"  -f, --force          replace existing output files\n"
+"      --verify         decode each container and compare it with its source\n"
+"                       before it is renamed into place\n"
+"  -c, --chunk-size N   decoded bytes per chunk, a power of two from 4K to 16M\n"
+"                       (default 256K; suffixes K, M)\n"
+"  -l, --level N        zstd level for headers and non-tensor bytes (default 9)\n"
+"  -q, --quiet          no progress display and no per-file lines\n"
+"  -h, --help           show this help and exit\n"
+"  -V, --version        show the version and exit\n"
+"\n"
+"Output is written under a temporary name and renamed when complete.\n"
+"Exit status: 0 success, 1 a file failed, 2 usage error.\n");
+}
+
+typedef struct {
+    wcodec_pack_options o;
+    const char *dst_root;
+    int quiet;
+    int failed;
+    cli_progress prog;
+    uint64_t in_bytes, out_bytes;
+} pack_ctx;
+
+static void report(pack_ctx *c, const char *src, const char *dst, uint64_t in)
+{
+    struct stat st;
+    uint64_t out = stat(dst, &st) ? 0 : (uint64_t)st.st_size;
+    c->in_bytes += in;
+    c->out_bytes += out;
+    if (c->quiet)
+        return;
+    char a[32], b[32];
+    if (c->prog.enabled)
+        fprintf(stderr, "\r\033[K");
+    printf("%s -> %s: %s -> %s (%.2f%%)\n", src, dst, cli_human(in, a, sizeof a),
+           cli_human(out, b, sizeof b), in ? 100.0 * (double)out / (double)in : 0);
+    fflush(stdout);
+}
+
+static int pack_one(pack_ctx *c, const char *src, const char *dst, uint64_t size)
+{
+    int rc = wcodec_pack_file(src, dst, &c->o);
+    if (rc) {
+        if (c->prog.enabled)
+            fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+        c->failed = 1;
+        return rc == -WCODEC_E_NOSPACE ? rc : 0; /* a full disk stops all */
+    }
+    cli_progress_file_done(&c->prog, size);
+    report(c, src, dst, size);
+    return 0;
+}
+
+static int count_cb(void *ctx, const char *src, const char *rel, int is_dir,
+                    uint64_t size)
+{
+    (void)src;
+    pack_ctx *c = ctx;
+    if (!is_dir && cli_has_suffix(rel, ".safetensors")) {
+        c->prog.total += size;
+        c->prog.files_total++;
+    }
+    return 0;
+}
+
+static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
+                   uint64_t size)
+{
+    pack_ctx *c = ctx;
+    char dst[4096];
+    if (is_dir) {
+        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+        if (mkdir(dst, 0777) && !(errno == EEXIST && c->o.force)) {
+            fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
+            c->failed = 1;
+            return -1;
+        }
+        return 0;
+    }
+    if (cli_has_suffix(rel, ".safetensors")) {
+        snprintf(dst, sizeof dst, "%s/%.*s.wcodec", c->dst_root,
+                 (int)(strlen(rel) - strlen(".safetensors")), rel);
+        return pack_one(c, src, dst, size);
+    }
+    snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+    int rc = cli_copy_file(src, dst, c->o.force);
+    if (rc) {
+        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+        c->failed = 1;
+        return rc == -WCODEC_E_NOSPACE ? rc : 0;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"threads", required_argument, 0, 'j'},
+        {"force", no_argument, 0, 'f'},
+        {"verify", no_argument, 0, 'y'},
+        {"chunk-size", required_argument, 0, 'c'},
+        {"level", required_argument, 0, 'l'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    pack_ctx c;
+    memset(&c, 0, sizeof c);
+    wcodec_pack_options_init(&c.o);
+    int opt;
+    uint64_t v;
+    char *end;
+    while ((opt = getopt_long(argc, argv, "j:fc:l:qhV", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+            c.o.threads = (unsigned)strtoul(optarg, &end, 10);
+            if (*end || c.o.threads < 1 || c.o.threads > 256) {
+                fprintf(stderr, "wcodec-pack: --threads: expected 1..256\n");
+                return 2;
+            }
+            break;
+        case 'f': c.o.force = 1; break;
+        case 'y': c.o.verify = 1; break;
+        case 'c':
+            if (cli_parse_size(optarg, &v) || v < 4096 || v > (16u << 20) ||
+                (v & (v - 1))) {
+                fprintf(stderr, "wcodec-pack: --chunk-size: expected a power "
+                                "of two from 4K to 16M\n");
+                return 2;
+            }
+            c.o.chunk_size = (uint32_t)v;
+            break;
+        case 'l':
+            c.o.zstd_level = (int)strtol(optarg, &end, 10);
+            if (*end || c.o.zstd_level < 1 || c.o.zstd_level > 22) {
+                fprintf(stderr, "wcodec-pack: --level: expected 1..22\n");
+                return 2;
+            }
+            break;
+        case 'q': c.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("wcodec-pack %s\n", WCODEC_VERSION_STRING); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *src = argv[optind], *dst = argv[optind + 1];
+    cli_signals();
+    struct stat st;
+    if (stat(src, &st)) {
+        fprintf(stderr, "wcodec-pack: %s: %s\n", src, strerror(errno));
+        return 1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        struct stat ds;
+        if (!stat(dst, &ds) && !c.o.force) {
+            fprintf(stderr, "wcodec-pack: %s: already exists (use --force "
+                            "to write into it)\n", dst);
+            return 1;
+        }
+        if (mkdir(dst, 0777) && errno != EEXIST) {
+            fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
+            return 1;
+        }
+        c.dst_root = dst;
+        cli_progress_init(&c.prog, !c.quiet, 0, 0);
+        cli_walk(src, count_cb, &c);
+        c.o.progress = cli_progress_cb;
+        c.o.progress_ctx = &c.prog;
+        int rc = cli_walk(src, tree_cb, &c);
+        cli_progress_end(&c.prog);
+        if (rc)
+            c.failed = 1;
+        if (!c.quiet && c.in_bytes) {
+            char a[32], b[32];
+            printf("total: %s -> %s (%.2f%%)\n", cli_human(c.in_bytes, a, 32),
+                   cli_human(c.out_bytes, b, 32),
+                   100.0 * (double)c.out_bytes / (double)c.in_bytes);
+        }
+        return c.failed ? 1 : 0;
+    }
+    char dbuf[4096];
+    struct stat ds;
+    if (!stat(dst, &ds) && S_ISDIR(ds.st_mode)) {
+        /* DST is a folder: put NAME.wcodec inside it. */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", src);
+        char *base = basename(tmp);
+        size_t bl = strlen(base);
+        if (cli_has_suffix(base, ".safetensors"))
+            bl -= strlen(".safetensors");
+        snprintf(dbuf, sizeof dbuf, "%s/%.*s.wcodec", dst, (int)bl, base);
+        dst = dbuf;
+    }
+    cli_progress_init(&c.prog, !c.quiet, (uint64_t)st.st_size, 1);
+    c.o.progress = cli_progress_cb;
+    c.o.progress_ctx = &c.prog;
+    pack_one(&c, src, dst, (uint64_t)st.st_size);
+    cli_progress_end(&c.prog);
+    return c.failed ? 1 : 0;
+}

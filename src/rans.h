@@ -1,0 +1,69 @@
+/* rans.h - 32-way interleaved static rANS over bytes (order 0).
+ *
+ * What to know first:
+ *  - Probabilities are quantised to RANS_PROB_BITS (12) bits: a table is 256
+ *    frequencies summing to 4096, every symbol present in the data >= 1.
+ *    A table with one symbol of frequency 4096 is not valid here: such a
+ *    plane is stored as a constant by the caller, never rANS-coded.
+ *  - State x is 32 bits, kept in [2^16, 2^32); renormalisation moves 16-bit
+ *    words, at most one per symbol, so a decoder reads one word or none.
+ *  - RANS_LANES (32) states are interleaved: element i belongs to lane
+ *    i % 32. All lanes share one word stream; within a group of 32 elements
+ *    the lanes that need a word read it in lane order. This is exactly what
+ *    a GPU warp does with ballot + popc, so one chunk decodes on one warp.
+ *  - Encoded block: 32 final states (u32 LE), then the u16 LE words.
+ *
+ * The decoder never trusts its input: every word read is bounded by the end
+ * of the block, and a block that runs out or leaves states off their start
+ * value is reported as corrupt.
+ */
+#ifndef WC_RANS_H
+#define WC_RANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RANS_PROB_BITS 12
+#define RANS_PROB_SCALE (1u << RANS_PROB_BITS)
+#define RANS_LANES 32
+#define RANS_L (1u << 16)
+#define RANS_HEADER_BYTES (RANS_LANES * 4)
+
+/* Decode table: one 32-bit entry per slot of the 4096 probability slots:
+ * sym | freq << 8 | (slot - start) << 20. */
+typedef struct {
+    uint32_t slot[RANS_PROB_SCALE];
+} rans_dtab;
+
+/* Encoder symbol: frequency and cumulative start. */
+typedef struct {
+    uint16_t freq[256];
+    uint16_t start[256];
+} rans_etab;
+
+/* Quantise counts[256] (sum > 0, at least two distinct symbols) to freq[256]
+ * summing to RANS_PROB_SCALE, each present symbol >= 1. */
+void rans_normalize(const uint64_t counts[256], uint16_t freq[256]);
+
+/* Check freq sums to RANS_PROB_SCALE with no entry of RANS_PROB_SCALE.
+ * Returns 0 if valid, -1 otherwise. */
+int rans_freq_valid(const uint16_t freq[256]);
+
+void rans_etab_init(rans_etab *t, const uint16_t freq[256]);
+void rans_dtab_init(rans_dtab *t, const uint16_t freq[256]);
+
+/* Bound on the encoded size of n symbols (worst case, for buffer sizing). */
+size_t rans_bound(size_t n);
+
+/* Encode n bytes. Returns the encoded size (<= rans_bound(n)), or 0 if
+ * cap is too small. Every symbol of src must have freq > 0. */
+size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
+                   uint8_t *dst, size_t cap);
+
+/* Decode n bytes from [src, src+len) into dst. Returns 0 on success, -1 if
+ * the block is corrupt (too short, words left over, or a lane that does
+ * not end on its start state). */
+int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
+                uint8_t *dst, size_t n);
+
+#endif

@@ -1,0 +1,191 @@
+/* tmpfile.c - temporary outputs and their signal-time cleanup. */
+#include "tmpfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* Registry of temporaries in progress, read by a signal handler: each slot
+ * is published only after its path is fully written. */
+#define WC_TMP_SLOTS 64
+static char wc_tmp_paths[WC_TMP_SLOTS][4096];
+static volatile sig_atomic_t wc_tmp_live[WC_TMP_SLOTS];
+static pthread_mutex_t wc_tmp_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int wc_tmp_register(const char *path)
+{
+    pthread_mutex_lock(&wc_tmp_lock);
+    int slot = -1;
+    for (int i = 0; i < WC_TMP_SLOTS; i++)
+        if (!wc_tmp_live[i]) {
+            slot = i;
+            strcpy(wc_tmp_paths[i], path);
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            wc_tmp_live[i] = 1;
+            break;
+        }
+    pthread_mutex_unlock(&wc_tmp_lock);
+    return slot;
+}
+
+static void wc_tmp_unregister(int slot)
+{
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&wc_tmp_lock);
+    wc_tmp_live[slot] = 0;
+    pthread_mutex_unlock(&wc_tmp_lock);
+}
+
+void wcodec_remove_temporaries(void)
+{
+    for (int i = 0; i < WC_TMP_SLOTS; i++)
+        if (wc_tmp_live[i])
+            unlink(wc_tmp_paths[i]);
+}
+
+int wc_tmp_create(wc_tmp *t, const char *final, int force)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    t->slot = -1;
+    if (strlen(final) + 32 >= sizeof t->path)
+        return wc_fail(WCODEC_E_INVAL, "%s: path too long", final);
+    struct stat st;
+    if (!force && lstat(final, &st) == 0)
+        return wc_fail(WCODEC_E_EXISTS,
+                       "%s: already exists (use --force to replace it)", final);
+    strcpy(t->final, final);
+    const char *slash = strrchr(final, '/');
+    int dirlen = slash ? (int)(slash - final + 1) : 0;
+    snprintf(t->path, sizeof t->path, "%.*s.%s.tmpXXXXXX", dirlen, final,
+             slash ? slash + 1 : final);
+    t->fd = mkostemp(t->path, O_CLOEXEC);
+    if (t->fd < 0)
+        return wc_fail_errno(errno, "cannot create temporary file", final);
+    t->slot = wc_tmp_register(t->path);
+    t->cap = 8u << 20;
+    t->buf = malloc(t->cap);
+    if (!t->buf) {
+        wc_tmp_abort(t);
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", final);
+    }
+    return 0;
+}
+
+static int write_all(wc_tmp *t, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t r = pwrite(t->fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return wc_fail_errno(errno, "write failed", t->final);
+        if (r == 0)
+            return wc_fail_errno(ENOSPC, "write failed", t->final);
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int wc_tmp_flush(wc_tmp *t)
+{
+    int rc = write_all(t, t->buf, t->used, t->pos);
+    t->pos += t->used;
+    t->used = 0;
+    return rc;
+}
+
+int wc_tmp_write(wc_tmp *t, const void *p, size_t n)
+{
+    if (n >= t->cap) {
+        int rc = wc_tmp_flush(t);
+        if (rc)
+            return rc;
+        rc = write_all(t, p, n, t->pos);
+        t->pos += n;
+        return rc;
+    }
+    if (t->used + n > t->cap) {
+        int rc = wc_tmp_flush(t);
+        if (rc)
+            return rc;
+    }
+    memcpy(t->buf + t->used, p, n);
+    t->used += n;
+    return 0;
+}
+
+int wc_tmp_pwrite(wc_tmp *t, const void *p, size_t n, uint64_t off)
+{
+    int rc = wc_tmp_flush(t);
+    return rc ? rc : write_all(t, p, n, off);
+}
+
+int wc_tmp_commit(wc_tmp *t, int force)
+{
+    int rc = wc_tmp_flush(t);
+    if (rc)
+        return rc;
+    if (fsync(t->fd))
+        return wc_fail_errno(errno, "fsync failed", t->final);
+    mode_t um = umask(0);
+    umask(um);
+    if (fchmod(t->fd, 0666 & ~um))
+        return wc_fail_errno(errno, "chmod failed", t->final);
+    if (close(t->fd)) {
+        t->fd = -1;
+        return wc_fail_errno(errno, "close failed", t->final);
+    }
+    t->fd = -1;
+    if (force) {
+        if (rename(t->path, t->final))
+            return wc_fail_errno(errno, "rename failed", t->final);
+    } else if (renameat2(AT_FDCWD, t->path, AT_FDCWD, t->final,
+                         RENAME_NOREPLACE)) {
+        if (errno == EEXIST)
+            return wc_fail(WCODEC_E_EXISTS,
+                           "%s: already exists (use --force to replace it)",
+                           t->final);
+        if (errno != EINVAL && errno != ENOSYS)
+            return wc_fail_errno(errno, "rename failed", t->final);
+        /* Filesystem without RENAME_NOREPLACE: link fails if it exists. */
+        if (link(t->path, t->final))
+            return errno == EEXIST
+                       ? wc_fail(WCODEC_E_EXISTS, "%s: already exists",
+                                 t->final)
+                       : wc_fail_errno(errno, "rename failed", t->final);
+        unlink(t->path);
+    }
+    wc_tmp_unregister(t->slot);
+    t->slot = -1;
+    t->path[0] = 0;
+    free(t->buf);
+    t->buf = NULL;
+    return 0;
+}
+
+void wc_tmp_abort(wc_tmp *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    if (t->path[0])
+        unlink(t->path);
+    t->path[0] = 0;
+    wc_tmp_unregister(t->slot);
+    t->slot = -1;
+    free(t->buf);
+    t->buf = NULL;
+}
