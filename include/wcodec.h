@@ -57,6 +57,7 @@ typedef enum {
     WCODEC_E_ST_SHAPE = 15,    /* shape x dtype size != byte length */
     WCODEC_E_ST_OFFSETS = 16,  /* tensor offsets out of range or overlapping */
     WCODEC_E_INTERRUPTED = 17, /* stopped by a signal */
+    WCODEC_E_NODEVICE = 18,    /* no usable GPU (or built without CUDA) */
 } wcodec_err;
 
 /* Name of an error code (accepts the code or its negation). */
@@ -117,6 +118,32 @@ int wcodec_chunk_extent(const wcodec *w, uint64_t chunk, uint64_t *off,
 /* Decode one chunk into dst (room for its decoded length), verified.
  * @return 0 or a negative error (CORRUPT, TRUNCATED, IO, RANGE). */
 int wcodec_chunk_decode(wcodec *w, uint64_t chunk, void *dst);
+
+/* ---- decode devices ------------------------------------------------------ */
+
+typedef enum {
+    WCODEC_DEVICE_CPU = 0,
+    WCODEC_DEVICE_CUDA = 1,
+    WCODEC_DEVICE_AUTO = 2, /* CUDA when usable, else CPU */
+} wcodec_device;
+
+/* 1 if this build has the CUDA backend and a usable GPU was found (the
+ * first call probes the driver; binaries work where there is none). */
+int wcodec_cuda_available(void);
+
+/* Decode chunks [first, first + count) into dst, host memory laid out
+ * contiguously (room for the sum of their decoded lengths). On CUDA, one
+ * batch decodes on the GPU; any GPU failure falls back to the CPU for this
+ * call (and is logged once to stderr). Every chunk is verified.
+ * @return 0 or a negative error. */
+int wcodec_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
+                         wcodec_device dev);
+
+/* Decode [off, off + len) of the presented file straight into device memory
+ * dev_dst (a CUDA device pointer), without a host copy of the result.
+ * @return bytes decoded, or a negative error (-WCODEC_E_NODEVICE without a
+ *         GPU). */
+ssize_t wcodec_pread_cuda(wcodec *w, void *dev_dst, size_t len, uint64_t off);
 
 /* ---- description ---------------------------------------------------------
  * The presented file is a sequence of segments: the header, each tensor

@@ -27,6 +27,7 @@ static const char *const wc_names[] = {
     [WCODEC_E_ST_SHAPE] = "shape does not match byte length",
     [WCODEC_E_ST_OFFSETS] = "tensor offsets out of range or overlapping",
     [WCODEC_E_INTERRUPTED] = "interrupted",
+    [WCODEC_E_NODEVICE] = "no usable GPU",
 };
 
 const char *wcodec_strerror(int err)

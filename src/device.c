@@ -1,0 +1,79 @@
+/* device.c - batch decoding on a chosen device. The CPU path is the oracle;
+ * the CUDA backend (cuda/, built when nvcc is found) provides the
+ * wc_cuda_* hooks, and builds without it use the weak fallbacks below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "device.h"
+#include "error.h"
+#include "reader.h"
+
+__attribute__((weak)) int wc_cuda_probe(void) { return 0; }
+
+__attribute__((weak)) int wc_cuda_decode_chunks(wcodec *w, uint64_t first,
+                                                uint64_t count, void *dst,
+                                                int dst_on_device)
+{
+    (void)w; (void)first; (void)count; (void)dst; (void)dst_on_device;
+    return wc_fail(WCODEC_E_NODEVICE, "built without CUDA");
+}
+
+__attribute__((weak)) ssize_t wc_cuda_pread(wcodec *w, void *dev_dst,
+                                            size_t len, uint64_t off)
+{
+    (void)w; (void)dev_dst; (void)len; (void)off;
+    return wc_fail(WCODEC_E_NODEVICE, "built without CUDA");
+}
+
+int wcodec_cuda_available(void)
+{
+    return wc_cuda_probe();
+}
+
+int wc_cpu_decode_chunks(wcodec *w, uint64_t first, uint64_t count,
+                         void *dst)
+{
+    uint8_t *o = dst;
+    for (uint64_t k = first; k < first + count; k++) {
+        uint64_t off;
+        uint32_t len;
+        int rc = wcodec_chunk_extent(w, k, &off, &len);
+        if (!rc)
+            rc = wcodec_chunk_decode(w, k, o);
+        if (rc)
+            return rc;
+        o += len;
+    }
+    return 0;
+}
+
+int wcodec_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
+                         wcodec_device dev)
+{
+    if (first > w->nchunks || count > w->nchunks - first)
+        return wc_fail(WCODEC_E_RANGE, "%s: chunks %llu+%llu out of range",
+                       w->name, (unsigned long long)first,
+                       (unsigned long long)count);
+    if (dev == WCODEC_DEVICE_AUTO)
+        dev = wc_cuda_probe() ? WCODEC_DEVICE_CUDA : WCODEC_DEVICE_CPU;
+    if (dev == WCODEC_DEVICE_CUDA) {
+        int rc = wc_cuda_decode_chunks(w, first, count, dst, 0);
+        if (!rc)
+            return 0;
+        /* Corrupt data is corrupt on any device: do not retry. */
+        if (rc == -WCODEC_E_CORRUPT || rc == -WCODEC_E_TRUNCATED)
+            return rc;
+        static int warned;
+        if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+            fprintf(stderr, "wcodec: GPU decode failed (%s); using the CPU\n",
+                    wcodec_errdetail());
+    }
+    return wc_cpu_decode_chunks(w, first, count, dst);
+}
+
+ssize_t wcodec_pread_cuda(wcodec *w, void *dev_dst, size_t len, uint64_t off)
+{
+    if (!wc_cuda_probe())
+        return wc_fail(WCODEC_E_NODEVICE, "no usable CUDA GPU");
+    return wc_cuda_pread(w, dev_dst, len, off);
+}
