@@ -171,6 +171,39 @@ void wc_planestats_add(wc_planestats *st, int dtype, const uint8_t *src,
     st->n += n;
 }
 
+/* Per-plane decision shared by choose and estimate: the coded cost in bytes
+ * of plane k under its best mode, the mode, and the normalised table. */
+static double wc_plane_cost(const wc_planestats *st, unsigned k, size_t nchunks,
+                            uint8_t *mode, uint8_t *cval, uint16_t freq[256])
+{
+    const uint64_t *cnt = st->count[k];
+    int distinct = 0, last = 0;
+    for (int s = 0; s < 256; s++)
+        if (cnt[s]) {
+            distinct++;
+            last = s;
+        }
+    if (distinct <= 1) {
+        *mode = WC_PLANE_CONST;
+        *cval = (uint8_t)last;
+        return 2; /* mode and value bytes */
+    }
+    rans_normalize(cnt, freq);
+    /* Cost of the quantised table, not the ideal entropy. */
+    double qbits = 0;
+    for (int s = 0; s < 256; s++)
+        if (cnt[s])
+            qbits -= (double)cnt[s] * log2((double)freq[s] / RANS_PROB_SCALE);
+    double rans = qbits / 8 + (double)nchunks * (RANS_HEADER_BYTES + 4) + 33 +
+                  2.0 * distinct;
+    if (rans < (double)st->n) {
+        *mode = WC_PLANE_RANS;
+        return rans;
+    }
+    *mode = WC_PLANE_RAW;
+    return (double)st->n + 1;
+}
+
 void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
                         size_t chunk_elems)
 {
@@ -180,39 +213,22 @@ void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
     c->nplanes = (uint8_t)wc_dtype_size(dtype);
     size_t nchunks = chunk_elems ? (st->n + chunk_elems - 1) / chunk_elems : 1;
     for (unsigned k = 0; k < c->nplanes; k++) {
-        const uint64_t *cnt = st->count[k];
-        int distinct = 0, last = 0;
-        double bits = 0;
-        for (int s = 0; s < 256; s++) {
-            if (!cnt[s])
-                continue;
-            distinct++;
-            last = s;
-            double p = (double)cnt[s] / (double)st->n;
-            bits -= (double)cnt[s] * log2(p);
-        }
-        if (distinct <= 1) {
-            c->mode[k] = WC_PLANE_CONST;
-            c->cval[k] = (uint8_t)last;
-            continue;
-        }
-        rans_normalize(cnt, c->freq[k]);
-        /* Cost of the quantised table, not the ideal entropy. */
-        double qbits = 0;
-        for (int s = 0; s < 256; s++)
-            if (cnt[s])
-                qbits -= (double)cnt[s] *
-                         log2((double)c->freq[k][s] / RANS_PROB_SCALE);
-        (void)bits;
-        double rans = qbits / 8 + (double)nchunks * (RANS_HEADER_BYTES + 6) +
-                      32 + 2.0 * distinct;
-        if (rans < (double)st->n) {
-            c->mode[k] = WC_PLANE_RANS;
-        } else {
-            c->mode[k] = WC_PLANE_RAW;
+        wc_plane_cost(st, k, nchunks, &c->mode[k], &c->cval[k], c->freq[k]);
+        if (c->mode[k] != WC_PLANE_RANS)
             memset(c->freq[k], 0, sizeof c->freq[k]);
-        }
     }
+}
+
+double wc_segcodec_estimate(int dtype, const wc_planestats *st,
+                            size_t chunk_elems)
+{
+    size_t nchunks = chunk_elems ? (st->n + chunk_elems - 1) / chunk_elems : 1;
+    double total = 0;
+    uint8_t mode, cval;
+    uint16_t freq[256];
+    for (unsigned k = 0; k < wc_dtype_size(dtype); k++)
+        total += wc_plane_cost(st, k, nchunks, &mode, &cval, freq);
+    return total;
 }
 
 /* ---- parameters ---------------------------------------------------------

@@ -85,6 +85,11 @@ void wc_planestats_add(wc_planestats *st, int dtype, const uint8_t *src,
 void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
                         size_t chunk_elems);
 
+/* Estimated coded bytes of a segment with these statistics (payloads and
+ * tables, not index records). */
+double wc_segcodec_estimate(int dtype, const wc_planestats *st,
+                            size_t chunk_elems);
+
 /* Worst-case encoded size of a chunk of `bytes` bytes (scratch sizing). */
 size_t wc_chunk_bound(size_t bytes);
 

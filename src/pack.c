@@ -23,9 +23,10 @@
 #include "safetensors.h"
 #include "tmpfile.h"
 
-/* Tensors smaller than this are coded with their neighbours in a zstd
- * run: their own tables and index entries would cost more than rANS saves. */
-#define PK_SMALL_TENSOR 2048
+/* Tensors still smaller than this after merging are coded with their
+ * neighbours in a zstd run: a rANS block's 128 bytes of states would cost
+ * more than it saves. */
+#define PK_SMALL_TENSOR 1024
 /* Level used to test whether zstd beats the plane codec on a tensor. */
 #define PK_ZSTD_PROBE_LEVEL 3
 
@@ -87,8 +88,6 @@ static int pk_add(pk_seg **v, uint32_t *n, size_t *cap, uint64_t off,
 {
     if (!len)
         return 0;
-    if (dtype != WC_DT_NONE && len < PK_SMALL_TENSOR)
-        dtype = WC_DT_NONE;
     if (*n && dtype == WC_DT_NONE && (*v)[*n - 1].dtype == WC_DT_NONE) {
         (*v)[*n - 1].len += len; /* merge runs of uncoded bytes */
         return 0;
@@ -128,13 +127,21 @@ static int pk_plan(packer *p, const wc_st_file *st)
     }
     if (pk_add(&p->seg, &p->nseg, &cap, pos, p->size - pos, WC_DT_NONE))
         return -1;
+    for (uint32_t i = 0; i < p->nseg; i++)
+        pthread_mutex_init(&p->seg[i].lock, NULL);
+    return 0;
+}
+
+/* (Re)compute each segment's first chunk and the chunk -> segment map. */
+static int pk_chunks(packer *p)
+{
     uint64_t k = 0;
     for (uint32_t i = 0; i < p->nseg; i++) {
         p->seg[i].first_chunk = k;
         k += wc_seg_chunks(p->seg[i].len, p->cs);
-        pthread_mutex_init(&p->seg[i].lock, NULL);
     }
     p->nchunks = k;
+    free(p->chunk_seg);
     p->chunk_seg = malloc((k ? k : 1) * sizeof *p->chunk_seg);
     if (!p->chunk_seg)
         return -1;
@@ -142,6 +149,65 @@ static int pk_plan(packer *p, const wc_st_file *st)
         for (uint64_t j = 0; j < wc_seg_chunks(p->seg[i].len, p->cs); j++)
             p->chunk_seg[p->seg[i].first_chunk + j] = i;
     return 0;
+}
+
+/* Index and table bytes a segment costs beyond its payload estimate. */
+static double pk_cost(const packer *p, int dtype, const wc_planestats *st,
+                      uint64_t len)
+{
+    size_t ce = p->cs / wc_dtype_size(dtype);
+    return wc_segcodec_estimate(dtype, st, ce) + WC_SEG_REC +
+           (double)wc_seg_chunks(len, p->cs) * WC_CHUNK_REC;
+}
+
+/* Merge neighbouring tensors of one dtype into one segment (one table)
+ * wherever the estimated size says sharing a table beats a table each:
+ * models with many small tensors lose ~1% to per-tensor tables and rANS
+ * states otherwise. Then fold what is still too small to pay for rANS,
+ * and gaps, into zstd runs. */
+static void pk_merge(packer *p)
+{
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < p->nseg; i++) {
+        pk_seg *g = &p->seg[i];
+        pk_seg *a = out ? &p->seg[out - 1] : NULL;
+        if (a && a->dtype == g->dtype && a->dtype != WC_DT_NONE &&
+            a->off + a->len == g->off) {
+            wc_planestats m = *a->st;
+            for (unsigned k = 0; k < wc_dtype_size(g->dtype); k++)
+                for (int s = 0; s < 256; s++)
+                    m.count[k][s] += g->st->count[k][s];
+            m.n += g->st->n;
+            double sep = pk_cost(p, a->dtype, a->st, a->len) +
+                         pk_cost(p, g->dtype, g->st, g->len);
+            double mer = pk_cost(p, a->dtype, &m, a->len + g->len);
+            if (mer <= sep) {
+                *a->st = m;
+                a->len += g->len;
+                free(g->st);
+                g->st = NULL;
+                continue;
+            }
+        }
+        p->seg[out++] = *g;
+    }
+    p->nseg = out;
+    out = 0;
+    for (uint32_t i = 0; i < p->nseg; i++) {
+        pk_seg *g = &p->seg[i];
+        if (g->dtype != WC_DT_NONE && g->len < PK_SMALL_TENSOR) {
+            g->dtype = WC_DT_NONE;
+            free(g->st);
+            g->st = NULL;
+        }
+        pk_seg *a = out ? &p->seg[out - 1] : NULL;
+        if (a && a->dtype == WC_DT_NONE && g->dtype == WC_DT_NONE) {
+            a->len += g->len;
+            continue;
+        }
+        p->seg[out++] = *g;
+    }
+    p->nseg = out;
 }
 
 /* ---- workers --------------------------------------------------------------- */
@@ -374,10 +440,10 @@ static int pk_run(packer *p, unsigned threads, wc_tmp *t,
     uint8_t *a = malloc(wc_chunk_bound(p->cs));
     uint8_t *b = malloc(wc_chunk_bound(p->cs));
     uint8_t *scratch = malloc(p->cs);
-    wc_chunk *ch = calloc(p->nchunks ? p->nchunks : 1, sizeof *ch);
+    wc_chunk *ch = NULL;
     p->window = threads * 4;
     p->slots = calloc(p->window, sizeof *p->slots);
-    if (!th || !a || !b || !scratch || !ch || !p->slots) {
+    if (!th || !a || !b || !scratch || !p->slots) {
         rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", p->name);
         goto out;
     }
@@ -402,9 +468,19 @@ static int pk_run(packer *p, unsigned threads, wc_tmp *t,
         rc = wc_fail(WCODEC_E_NOMEM, "%s: cannot start threads", p->name);
         goto out;
     }
+    pk_merge(p);
+    if (pk_chunks(p)) {
+        rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", p->name);
+        goto out;
+    }
     for (uint32_t i = 0; i < p->nseg; i++)
         pk_choose(p, &p->seg[i], a, b, scratch);
 
+    ch = calloc(p->nchunks ? p->nchunks : 1, sizeof *ch);
+    if (!ch) {
+        rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", p->name);
+        goto out;
+    }
     /* Phase 1: encode on workers, write here in order. */
     p->phase = 1;
     p->next = 0;
@@ -542,7 +618,7 @@ int wcodec_pack_file(const char *src, const char *dst,
         rc = wc_st_parse(p.src, p.size, src, &sf);
     if (rc)
         goto out;
-    if (pk_plan(&p, &sf)) {
+    if (pk_plan(&p, &sf) || pk_chunks(&p)) {
         rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", src);
         goto out;
     }
