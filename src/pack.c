@@ -20,6 +20,7 @@
 
 #include "container.h"
 #include "error.h"
+#include "hash.h"
 #include "safetensors.h"
 #include "tmpfile.h"
 
@@ -238,7 +239,7 @@ static void pk_encode_chunk(packer *p, uint64_t k, pk_slot *sl, uint8_t *scratch
     size_t len;
     pk_extent(p, k, &off, &len);
     const uint8_t *src = p->src + off;
-    sl->sum = XXH3_64bits(src, len);
+    sl->sum = wc_hash64(src, len);
     size_t r = WC_ENCODE_FAIL;
     if (g->c.codec != WC_CODEC_RAW)
         r = wc_chunk_encode(&g->c, g->et, src, len, sl->buf,

@@ -151,6 +151,15 @@ size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
     return RANS_HEADER_BYTES + nw;
 }
 
+void rans_merge_bf16(const uint8_t *e, const uint8_t *sm, size_t n,
+                     uint8_t *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
+        memcpy(dst + 2 * i, &v, 2); /* little-endian hosts */
+    }
+}
+
 /* Decode groups from g on with scalar code; shared tail of every variant. */
 static int rans_decode_from(const uint32_t *tab, uint32_t *x, const uint8_t *p,
                             const uint8_t *end, uint8_t *dst, size_t g,
@@ -247,9 +256,9 @@ static void rans_perm_init(void)
 /* AVX2: 4 vectors of 8 lanes. Look up the table entries, update the
  * states, then renormalise the lanes below RANS_L with words spread by a
  * permute from the LUT above. Same stream order as scalar. */
-__attribute__((target("avx2,popcnt"))) static int
-rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
-                 uint8_t *dst, size_t n)
+static inline __attribute__((always_inline, target("avx2,popcnt"))) int
+rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
+               uint8_t *dst, size_t n, const uint8_t *sm, uint8_t *tmp)
 {
     if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
         return -1;
@@ -277,6 +286,7 @@ rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
     for (; g + RANS_LANES <= n && end - p >= 2 * RANS_LANES + 16;
          g += RANS_LANES) {
         __m256i S[4];
+        (void)tmp;
         /* Phase 1: the 32 state updates are independent. The table
          * lookups are scalar loads: vpgatherdd measured 2x slower on the
          * Ice Lake machines this was tuned on. */
@@ -313,11 +323,49 @@ rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
         __m256i cd = _mm256_packus_epi32(S[2], S[3]);
         __m256i b = _mm256_packus_epi16(ab, cd);
         b = _mm256_permutevar8x32_epi32(b, order);
-        _mm256_storeu_si256((__m256i *)(dst + g), b);
+        if (!sm) {
+            _mm256_storeu_si256((__m256i *)(dst + g), b);
+            continue;
+        }
+        /* bf16: u16 = (sm & 0x80) << 8 | e << 7 | (sm & 0x7f), as low and
+         * high bytes; the 16-bit shifts leak a bit from the neighbouring
+         * byte, which the masks remove. */
+        __m256i s8 = _mm256_loadu_si256((const __m256i *)(sm + g));
+        __m256i lo = _mm256_or_si256(
+            _mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi8(-128)),
+            _mm256_and_si256(s8, _mm256_set1_epi8(0x7f)));
+        __m256i hi = _mm256_or_si256(
+            _mm256_and_si256(s8, _mm256_set1_epi8(-128)),
+            _mm256_and_si256(_mm256_srli_epi16(b, 1), _mm256_set1_epi8(0x7f)));
+        __m256i u0 = _mm256_unpacklo_epi8(lo, hi);
+        __m256i u1 = _mm256_unpackhi_epi8(lo, hi);
+        _mm256_storeu_si256((__m256i *)(dst + 2 * g),
+                            _mm256_permute2x128_si256(u0, u1, 0x20));
+        _mm256_storeu_si256((__m256i *)(dst + 2 * g + 32),
+                            _mm256_permute2x128_si256(u0, u1, 0x31));
     }
     for (int v = 0; v < 4; v++)
         _mm256_storeu_si256((__m256i *)(x + 8 * v), X[v]);
-    return rans_decode_from(tab, x, p, end, dst, g, n);
+    if (!sm)
+        return rans_decode_from(tab, x, p, end, dst, g, n);
+    if (rans_decode_from(tab, x, p, end, tmp, g, n))
+        return -1;
+    rans_merge_bf16(tmp + g, sm + g, n - g, dst + 2 * g);
+    return 0;
+}
+
+__attribute__((target("avx2,popcnt"))) static int
+rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
+                 uint8_t *dst, size_t n)
+{
+    return rans_avx2_impl(t, src, len, dst, n, NULL, NULL);
+}
+
+__attribute__((target("avx2,popcnt"))) static int
+rans_decode_bf16_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
+                      const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp)
+{
+    return rans_avx2_impl(t, src, len, dst, n, sm, tmp);
 }
 
 typedef int (*rans_decode_fn)(const rans_dtab *, const uint8_t *, size_t,
@@ -333,12 +381,28 @@ static rans_decode_fn rans_pick(void)
 }
 #include <pthread.h>
 static rans_decode_fn rans_impl;
+static int rans_have_avx2;
 static pthread_once_t rans_once = PTHREAD_ONCE_INIT;
 static void rans_init_once(void)
 {
     rans_impl = getenv("WCODEC_NO_SIMD") ? rans_decode_scalar : rans_pick();
+    rans_have_avx2 = rans_impl != rans_decode_scalar;
 }
 #endif
+
+int rans_decode_bf16(const rans_dtab *t, const uint8_t *src, size_t len,
+                     const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    pthread_once(&rans_once, rans_init_once);
+    if (rans_have_avx2)
+        return rans_decode_bf16_avx2(t, src, len, sm, dst, n, tmp);
+#endif
+    if (rans_decode(t, src, len, tmp, n))
+        return -1;
+    rans_merge_bf16(tmp, sm, n, dst);
+    return 0;
+}
 
 int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
                 uint8_t *dst, size_t n)

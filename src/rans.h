@@ -66,4 +66,15 @@ size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
 int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
                 uint8_t *dst, size_t n);
 
+/* bf16 fast path: decode the exponent plane of n elements and merge it
+ * with their sign|mantissa plane sm into little-endian bf16 at dst (2n
+ * bytes), in one pass. tmp: n bytes of scratch. Same result as
+ * rans_decode + rans_merge_bf16. */
+int rans_decode_bf16(const rans_dtab *t, const uint8_t *src, size_t len,
+                     const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp);
+
+/* bf16 = (sm & 0x80) << 8 | e << 7 | (sm & 0x7f), little-endian. */
+void rans_merge_bf16(const uint8_t *e, const uint8_t *sm, size_t n,
+                     uint8_t *dst);
+
 #endif

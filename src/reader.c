@@ -16,6 +16,7 @@
 
 #include "container.h"
 #include "error.h"
+#include "hash.h"
 #include "reader.h"
 
 
@@ -385,7 +386,7 @@ int wcodec_chunk_decode(wcodec *w, uint64_t k, void *dst)
                        "decode",
                        w->name, (unsigned long long)k, (unsigned long long)off,
                        (unsigned long long)(off + len));
-    if (XXH3_64bits(dst, len) != ch->checksum)
+    if (wc_hash64(dst, len) != ch->checksum)
         return wc_fail(WCODEC_E_CORRUPT,
                        "%s: chunk %llu (bytes %llu..%llu): checksum mismatch",
                        w->name, (unsigned long long)k, (unsigned long long)off,

@@ -1,0 +1,31 @@
+/* hash.c - XXH3-64 dispatch (see hash.h). */
+#include "hash.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+uint64_t wc_hash64_avx2(const void *p, size_t n); /* hash_avx2.c */
+
+static uint64_t wc_hash64_base(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+static uint64_t (*wc_hash_impl)(const void *, size_t) = wc_hash64_base;
+static pthread_once_t wc_hash_once = PTHREAD_ONCE_INIT;
+
+static void wc_hash_pick(void)
+{
+#if defined(__x86_64__) && defined(WC_HAVE_HASH_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && !getenv("WCODEC_NO_SIMD"))
+        wc_hash_impl = wc_hash64_avx2;
+#endif
+}
+
+uint64_t wc_hash64(const void *p, size_t n)
+{
+    pthread_once(&wc_hash_once, wc_hash_pick);
+    return wc_hash_impl(p, n);
+}
