@@ -1,0 +1,826 @@
+/* cache.c - decoded-chunk cache with per-stream sequential prefetch (see
+ * cache.h for the contract).
+ *
+ * One mutex guards the hash table, the LRU list, the byte counts and the
+ * read-ahead queue; it is held only for bookkeeping, never across a decode
+ * or a copy. Lock order: a stream's lock, then the cache lock.
+ *
+ * Entry life: reserved (LOADING, in the hash, not in the LRU) by the thread
+ * that decodes it; READY (in the LRU) once decoded; on a failed decode it
+ * leaves the hash at once (FAILED) and is freed by its last pin, so a
+ * failure is never cached and a later read tries again.
+ */
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define CACHE_READAHEAD_MIN (2ull << 20) /* first window of a run */
+#define CACHE_BATCH_MAX 32               /* chunks per GPU prefetch batch */
+
+enum { ENTRY_LOADING, ENTRY_READY, ENTRY_FAILED };
+
+struct cache_file {
+    wcodec *w;
+    uint64_t size;
+    uint64_t nchunks;
+    uint32_t chunk_size; /* every buffer of this file has this size */
+    unsigned loading;    /* decodes in flight */
+    cache_file *prev, *next;
+};
+
+struct cache_entry {
+    cache_entry *hnext;      /* hash chain */
+    cache_entry *prev, *next; /* LRU, READY entries only */
+    cache_file *f;
+    uint64_t chunk;
+    uint8_t *data;
+    uint32_t len;   /* decoded bytes */
+    uint32_t cap;   /* buffer bytes, the accounted size */
+    unsigned pins;
+    unsigned char state;
+    unsigned char ahead; /* decoded by read-ahead, not read yet */
+    unsigned char by_prefetch; /* decoded on a prefetch thread */
+    int err;
+};
+
+typedef struct {
+    cache_file *f;
+    uint64_t chunk;
+} cache_job;
+
+typedef struct {
+    uint64_t next;   /* a read starting near here continues the run */
+    uint64_t ra_end; /* read-ahead queued up to here */
+    uint64_t window;
+    uint64_t tick;   /* last use, to replace the stalest run */
+    unsigned hits;
+    int used;
+} cache_track;
+
+struct cache_stream {
+    cache_file *f;
+    pthread_mutex_t lock;
+    uint64_t tick;
+    cache_track t[CACHE_TRACKS];
+};
+
+struct cache {
+    cache_config cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t done; /* a decode finished */
+    pthread_cond_t work; /* read-ahead queued, or stop */
+    cache_entry **bucket;
+    size_t nbucket; /* power of two */
+    cache_entry lru; /* sentinel: next is the hottest, prev the coldest */
+    uint64_t used;      /* bytes of all entry buffers */
+    uint64_t ahead;     /* read-ahead bytes queued or decoded, not read */
+    uint64_t ahead_max;
+    cache_job *q; /* ring */
+    size_t qcap, qhead, qlen;
+    cache_file files; /* sentinel of the list of registered files */
+    pthread_t *thr;
+    unsigned nthr;
+    int stop;
+    cache_stats st;
+};
+
+void cache_config_init(cache_config *cfg)
+{
+    cfg->capacity = CACHE_DEFAULT_CAPACITY;
+    cfg->readahead = CACHE_DEFAULT_READAHEAD;
+    cfg->prefetch_threads = 2;
+    cfg->device = WCODEC_DEVICE_CPU;
+}
+
+/* ---- hash table and LRU (cache lock held) ---------------------------------- */
+
+static size_t cache_hash(const cache *c, const cache_file *f, uint64_t k)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)f >> 4) * 0x9E3779B97F4A7C15ull ^
+                 k * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    return (size_t)h & (c->nbucket - 1);
+}
+
+static cache_entry *cache_lookup(const cache *c, const cache_file *f,
+                                 uint64_t k)
+{
+    for (cache_entry *e = c->bucket[cache_hash(c, f, k)]; e; e = e->hnext)
+        if (e->f == f && e->chunk == k)
+            return e;
+    return NULL;
+}
+
+static void cache_hash_remove(cache *c, cache_entry *e)
+{
+    cache_entry **p = &c->bucket[cache_hash(c, e->f, e->chunk)];
+    while (*p != e)
+        p = &(*p)->hnext;
+    *p = e->hnext;
+}
+
+static void cache_lru_unlink(cache_entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+}
+
+/* Put a READY entry at the hot end, or at the cold end when it will not be
+ * read again (a sequential run read it to its end). */
+static void cache_lru_place(cache *c, cache_entry *e, int cold)
+{
+    if (e->prev)
+        cache_lru_unlink(e);
+    cache_entry *at = cold ? c->lru.prev : &c->lru;
+    e->prev = at;
+    e->next = at->next;
+    at->next->prev = e;
+    at->next = e;
+}
+
+static void cache_entry_free(cache_entry *e)
+{
+    free(e->data);
+    free(e);
+}
+
+/* Read-ahead bytes stop counting once read, evicted or failed. */
+static void cache_clear_ahead(cache *c, cache_entry *e)
+{
+    if (e->ahead) {
+        e->ahead = 0;
+        c->ahead -= e->cap;
+    }
+}
+
+/* Remove a READY, unpinned entry. @return its buffer when keep is set
+ * (the caller reuses it), else NULL. */
+static uint8_t *cache_evict(cache *c, cache_entry *e, int keep)
+{
+    cache_hash_remove(c, e);
+    cache_lru_unlink(e);
+    c->used -= e->cap;
+    if (e->ahead)
+        c->st.prefetch_dropped++;
+    cache_clear_ahead(c, e);
+    uint8_t *buf = NULL;
+    if (keep) {
+        buf = e->data;
+        e->data = NULL;
+    }
+    cache_entry_free(e);
+    return buf;
+}
+
+/* Reserve chunk k of f (not in the cache) as LOADING, evicting cold
+ * entries for room. A prefetch reservation fails when there is no room; a
+ * reader's may overshoot the capacity (it must make progress), by at most
+ * the chunks its own request spans. @return the entry, or NULL. */
+static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
+                                  int prefetch)
+{
+    uint32_t need = f->chunk_size;
+    uint8_t *buf = NULL;
+    while (c->used + need > c->cfg.capacity) {
+        cache_entry *v = c->lru.prev;
+        while (v != &c->lru && v->pins)
+            v = v->prev;
+        if (v == &c->lru)
+            break;
+        c->st.evictions++;
+        uint8_t *b = cache_evict(c, v, !buf && v->cap == need);
+        if (b)
+            buf = b;
+    }
+    if (prefetch && c->used + need > c->cfg.capacity) {
+        free(buf);
+        return NULL;
+    }
+    cache_entry *e = calloc(1, sizeof *e);
+    if (!e || (!buf && !(buf = malloc(need)))) {
+        free(e);
+        free(buf);
+        return NULL;
+    }
+    uint64_t coff;
+    wcodec_chunk_extent(f->w, k, &coff, &e->len);
+    e->f = f;
+    e->chunk = k;
+    e->data = buf;
+    e->cap = need;
+    e->state = ENTRY_LOADING;
+    size_t h = cache_hash(c, f, k);
+    e->hnext = c->bucket[h];
+    c->bucket[h] = e;
+    c->used += need;
+    if (c->used > c->st.peak_bytes)
+        c->st.peak_bytes = c->used;
+    f->loading++;
+    return e;
+}
+
+/* Publish the result of a decode and wake the threads waiting for it. */
+static void cache_complete(cache *c, cache_entry *e, int rc)
+{
+    e->f->loading--;
+    if (!rc) {
+        e->state = ENTRY_READY;
+        cache_lru_place(c, e, 0);
+        if (e->by_prefetch)
+            c->st.prefetched++;
+    } else {
+        e->state = ENTRY_FAILED;
+        e->err = rc;
+        cache_hash_remove(c, e);
+        c->used -= e->cap;
+        if (e->ahead)
+            c->st.prefetch_dropped++;
+        cache_clear_ahead(c, e);
+        c->st.errors++;
+        if (!e->pins)
+            cache_entry_free(e);
+    }
+    pthread_cond_broadcast(&c->done);
+}
+
+static void cache_unpin(cache_entry *e)
+{
+    if (--e->pins == 0 && e->state == ENTRY_FAILED)
+        cache_entry_free(e);
+}
+
+/* A reader takes a chunk: read-ahead it finds has done its job. */
+static void cache_pin_found(cache *c, cache_entry *e)
+{
+    e->pins++;
+    if (e->state == ENTRY_READY)
+        c->st.hits++;
+    else
+        c->st.waits++;
+    if (e->ahead)
+        c->st.prefetch_used++;
+    cache_clear_ahead(c, e);
+}
+
+static int cache_decode(cache *c, cache_file *f, uint64_t k, uint64_t count,
+                        void *dst)
+{
+    return wcodec_decode_chunks(f->w, k, count, dst, c->cfg.device);
+}
+
+/* Get chunk k pinned and READY, one chunk at a time: the slow path, used
+ * when the decode another thread did for us failed (we try ourselves, so
+ * the error detail ends up in this thread). Cache lock held. */
+static int cache_acquire(cache *c, cache_file *f, uint64_t k,
+                         cache_entry **out)
+{
+    for (int attempt = 0;; attempt++) {
+        cache_entry *e = cache_lookup(c, f, k);
+        if (e) {
+            cache_pin_found(c, e);
+            while (e->state == ENTRY_LOADING)
+                pthread_cond_wait(&c->done, &c->lock);
+            if (e->state == ENTRY_READY) {
+                *out = e;
+                return 0;
+            }
+            int err = e->err;
+            cache_unpin(e);
+            if (attempt >= 2)
+                return wc_fail(-err, "%s", wcodec_errdetail());
+            continue;
+        }
+        e = cache_reserve(c, f, k, 0);
+        if (!e)
+            return wc_fail(WCODEC_E_NOMEM, "out of memory for a chunk");
+        e->pins++;
+        c->st.misses++;
+        pthread_mutex_unlock(&c->lock);
+        int rc = cache_decode(c, f, k, 1, e->data);
+        pthread_mutex_lock(&c->lock);
+        cache_complete(c, e, rc);
+        if (rc) {
+            cache_unpin(e);
+            return rc;
+        }
+        *out = e;
+        return 0;
+    }
+}
+
+/* ---- read-ahead -------------------------------------------------------------- */
+
+static int cache_queue_push(cache *c, cache_file *f, uint64_t k)
+{
+    if (c->qlen == c->qcap) {
+        size_t ncap = c->qcap ? 2 * c->qcap : 256;
+        cache_job *n = malloc(ncap * sizeof *n);
+        if (!n)
+            return -1;
+        for (size_t i = 0; i < c->qlen; i++)
+            n[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = n;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qlen) % c->qcap] = (cache_job){f, k};
+    c->qlen++;
+    return 0;
+}
+
+static cache_job cache_queue_pop(cache *c)
+{
+    cache_job j = c->q[c->qhead];
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
+    return j;
+}
+
+/* Queue the chunks of [from, to) that are not cached, while the read-ahead
+ * budget lasts. Cache lock held. @return the offset queued up to. */
+static uint64_t cache_enqueue(cache *c, cache_file *f, uint64_t from,
+                              uint64_t to)
+{
+    uint64_t k, reached = from, coff;
+    uint32_t clen;
+    int queued = 0;
+    if (wcodec_chunk_find(f->w, from, &k))
+        return from;
+    for (; k < f->nchunks; k++) {
+        wcodec_chunk_extent(f->w, k, &coff, &clen);
+        if (coff >= to)
+            break;
+        if (!cache_lookup(c, f, k)) {
+            if (c->ahead + f->chunk_size > c->ahead_max ||
+                cache_queue_push(c, f, k))
+                break;
+            c->ahead += f->chunk_size;
+            queued++;
+        }
+        reached = coff + clen;
+    }
+    if (queued)
+        pthread_cond_broadcast(&c->work);
+    return reached;
+}
+
+/* Note a read of [off, off + len) on stream s and queue read-ahead for the
+ * run it belongs to. @return 1 when the read continues a sequential run. */
+static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
+                             uint64_t len)
+{
+    if (!s)
+        return 0;
+    uint64_t end = off + len;
+    pthread_mutex_lock(&s->lock);
+    s->tick++;
+    cache_track *t = NULL, *victim = &s->t[0];
+    for (int i = 0; i < CACHE_TRACKS; i++) {
+        cache_track *x = &s->t[i];
+        if (x->used && off + CACHE_SEQ_BACK >= x->next &&
+            off <= x->next + CACHE_SEQ_FORWARD) {
+            t = x;
+            break;
+        }
+        if (!x->used || (victim->used && x->tick < victim->tick))
+            victim = x;
+    }
+    if (t) {
+        t->hits++;
+        if (end > t->next)
+            t->next = end;
+    } else {
+        t = victim;
+        *t = (cache_track){.next = end, .ra_end = end, .used = 1};
+    }
+    t->tick = s->tick;
+    int seq = t->hits > 0;
+    uint64_t ra = c->cfg.readahead;
+    if (seq && ra && c->nthr) {
+        if (!t->window)
+            t->window = ra < CACHE_READAHEAD_MIN ? ra : CACHE_READAHEAD_MIN;
+        else if (t->window < ra)
+            t->window = 2 * t->window < ra ? 2 * t->window : ra;
+        uint64_t target = end + t->window;
+        if (target > s->f->size)
+            target = s->f->size;
+        uint64_t from = t->ra_end > end ? t->ra_end : end;
+        if (target > from) {
+            pthread_mutex_lock(&c->lock);
+            uint64_t reached = cache_enqueue(c, s->f, from, target);
+            pthread_mutex_unlock(&c->lock);
+            if (reached > t->ra_end)
+                t->ra_end = reached;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return seq;
+}
+
+/* Prefetch thread: decode queued chunks. On the CPU one chunk at a time
+ * (readers waiting for the next chunk get it soonest); on a GPU, runs of
+ * consecutive chunks of one file in one batch. */
+static void *cache_prefetch_main(void *arg)
+{
+    cache *c = arg;
+    uint8_t *staging = NULL;
+    size_t staging_cap = 0;
+    cache_entry *run[CACHE_BATCH_MAX];
+    unsigned batch = c->cfg.device == WCODEC_DEVICE_CUDA ? CACHE_BATCH_MAX : 1;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        if (!c->qlen) {
+            pthread_cond_wait(&c->work, &c->lock);
+            continue;
+        }
+        cache_job j = cache_queue_pop(c);
+        cache_file *f = j.f;
+        if (cache_lookup(c, f, j.chunk)) {
+            c->ahead -= f->chunk_size;
+            continue;
+        }
+        unsigned n = 0;
+        for (;;) {
+            cache_entry *e = cache_reserve(c, f, j.chunk + n, 1);
+            if (!e) {
+                c->ahead -= f->chunk_size;
+                c->st.prefetch_dropped++;
+                break;
+            }
+            e->ahead = 1; /* its bytes were counted in c->ahead when queued */
+            e->by_prefetch = 1;
+            run[n++] = e;
+            if (n == batch || !c->qlen || c->q[c->qhead].f != f ||
+                c->q[c->qhead].chunk != j.chunk + n ||
+                cache_lookup(c, f, j.chunk + n))
+                break;
+            cache_queue_pop(c);
+        }
+        if (!n)
+            continue;
+        pthread_mutex_unlock(&c->lock);
+        int rc;
+        if (n == 1) {
+            rc = cache_decode(c, f, j.chunk, 1, run[0]->data);
+        } else {
+            size_t total = 0;
+            for (unsigned i = 0; i < n; i++)
+                total += run[i]->len;
+            if (total > staging_cap) {
+                free(staging);
+                staging = malloc(total);
+                staging_cap = staging ? total : 0;
+            }
+            rc = staging ? cache_decode(c, f, j.chunk, n, staging)
+                         : -WCODEC_E_NOMEM;
+            for (size_t i = 0, o = 0; !rc && i < n; o += run[i++]->len)
+                memcpy(run[i]->data, staging + o, run[i]->len);
+        }
+        pthread_mutex_lock(&c->lock);
+        /* A failed read-ahead is dropped quietly: the reader that needs the
+         * chunk decodes it again and reports the error itself. */
+        for (unsigned i = 0; i < n; i++)
+            cache_complete(c, run[i], rc);
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(staging);
+    return NULL;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+static void cache_view_free_arrays(cache_view *v)
+{
+    if (v->iov != v->iov_inline)
+        free(v->iov);
+    if (v->ent != v->ent_inline)
+        free(v->ent);
+    v->iov = v->iov_inline;
+    v->ent = v->ent_inline;
+    v->n = 0;
+}
+
+static void cache_unpin_all(cache *c, cache_view *v, int n)
+{
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < n; i++)
+        cache_unpin(v->ent[i]);
+    pthread_mutex_unlock(&c->lock);
+}
+
+ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
+                       size_t len, cache_view *v)
+{
+    v->n = 0;
+    v->iov = v->iov_inline;
+    v->ent = v->ent_inline;
+    v->seq = 0;
+    v->end = off;
+    if (!len || off >= f->size)
+        return 0;
+    if (len > f->size - off)
+        len = (size_t)(f->size - off);
+    uint64_t k0, k1;
+    wcodec_chunk_find(f->w, off, &k0);
+    wcodec_chunk_find(f->w, off + len - 1, &k1);
+    uint64_t n64 = k1 - k0 + 1;
+    if (n64 > (uint64_t)INT32_MAX)
+        return wc_fail(WCODEC_E_INVAL, "read spans too many chunks");
+    int n = (int)n64;
+    unsigned char own_inline[CACHE_VIEW_INLINE], *own = own_inline;
+    if (n > CACHE_VIEW_INLINE) {
+        v->iov = malloc((size_t)n * sizeof *v->iov);
+        v->ent = malloc((size_t)n * sizeof *v->ent);
+        own = malloc((size_t)n);
+        if (!v->iov || !v->ent || !own) {
+            if (own != own_inline)
+                free(own);
+            cache_view_free_arrays(v);
+            return wc_fail(WCODEC_E_NOMEM, "out of memory");
+        }
+    }
+    memset(own, 0, (size_t)n);
+    v->seq = (unsigned char)cache_stream_note(c, s, off, len);
+    v->end = off + len;
+
+    /* Pass 1: pin what is there, reserve what is not (ours to decode). */
+    int rc = 0, pinned = 0;
+    pthread_mutex_lock(&c->lock);
+    for (; pinned < n; pinned++) {
+        uint64_t k = k0 + (uint64_t)pinned;
+        cache_entry *e = cache_lookup(c, f, k);
+        if (e) {
+            cache_pin_found(c, e);
+        } else {
+            e = cache_reserve(c, f, k, 0);
+            if (!e) {
+                rc = wc_fail(WCODEC_E_NOMEM, "out of memory for a chunk");
+                break;
+            }
+            e->pins++;
+            own[pinned] = 1;
+            c->st.misses++;
+        }
+        v->ent[pinned] = e;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    /* Pass 2: decode ours, while other threads decode theirs. After the
+     * first failure the rest are released undecoded (their waiters retry). */
+    for (int i = 0; i < pinned; i++) {
+        if (!own[i])
+            continue;
+        cache_entry *e = v->ent[i];
+        int r = rc ? -WCODEC_E_INTERRUPTED
+                   : cache_decode(c, f, e->chunk, 1, e->data);
+        if (r && !rc)
+            rc = r;
+        pthread_mutex_lock(&c->lock);
+        cache_complete(c, e, r);
+        pthread_mutex_unlock(&c->lock);
+    }
+
+    /* Pass 3: wait for the chunks other threads decode; redo failed ones. */
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; !rc && i < pinned; i++) {
+        cache_entry *e = v->ent[i];
+        while (e->state == ENTRY_LOADING)
+            pthread_cond_wait(&c->done, &c->lock);
+        if (e->state == ENTRY_FAILED) {
+            cache_unpin(e);
+            rc = cache_acquire(c, f, k0 + (uint64_t)i, &v->ent[i]);
+            if (rc) {
+                /* v->ent[i] is unpinned: drop it from the unpin list. */
+                memmove(&v->ent[i], &v->ent[i + 1],
+                        (size_t)(pinned - i - 1) * sizeof *v->ent);
+                pinned--;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (own != own_inline)
+        free(own);
+    if (rc) {
+        cache_unpin_all(c, v, pinned);
+        cache_view_free_arrays(v);
+        return rc;
+    }
+
+    for (int i = 0; i < n; i++) {
+        cache_entry *e = v->ent[i];
+        uint64_t coff;
+        uint32_t clen;
+        wcodec_chunk_extent(f->w, e->chunk, &coff, &clen);
+        uint64_t a = i == 0 ? off - coff : 0;
+        uint64_t b = off + len - coff < e->len ? off + len - coff : e->len;
+        v->iov[i].iov_base = e->data + a;
+        v->iov[i].iov_len = (size_t)(b - a);
+    }
+    v->n = n;
+    return (ssize_t)len;
+}
+
+void cache_view_put(cache *c, cache_view *v)
+{
+    if (v->n) {
+        pthread_mutex_lock(&c->lock);
+        for (int i = 0; i < v->n; i++) {
+            cache_entry *e = v->ent[i];
+            /* Every chunk but the last was read past its end; the last one
+             * when the view reaches its end. */
+            int done = i < v->n - 1 ||
+                       (uint8_t *)v->iov[i].iov_base + v->iov[i].iov_len ==
+                           e->data + e->len;
+            cache_lru_place(c, e, v->seq && done);
+            cache_unpin(e);
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    cache_view_free_arrays(v);
+}
+
+ssize_t cache_pread(cache *c, cache_file *f, cache_stream *s, void *buf,
+                    size_t len, uint64_t off)
+{
+    cache_view v;
+    ssize_t r = cache_view_get(c, f, s, off, len, &v);
+    if (r < 0)
+        return r;
+    uint8_t *o = buf;
+    for (int i = 0; i < v.n; i++) {
+        memcpy(o, v.iov[i].iov_base, v.iov[i].iov_len);
+        o += v.iov[i].iov_len;
+    }
+    cache_view_put(c, &v);
+    return r;
+}
+
+/* ---- files and streams ---------------------------------------------------------- */
+
+int cache_file_add(cache *c, wcodec *w, cache_file **out)
+{
+    cache_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return wc_fail(WCODEC_E_NOMEM, "out of memory");
+    f->w = w;
+    f->size = wcodec_size(w);
+    f->nchunks = wcodec_chunk_count(w);
+    f->chunk_size = wcodec_chunk_size(w);
+    pthread_mutex_lock(&c->lock);
+    f->next = c->files.next;
+    f->prev = &c->files;
+    c->files.next->prev = f;
+    c->files.next = f;
+    pthread_mutex_unlock(&c->lock);
+    *out = f;
+    return 0;
+}
+
+/* Drop the queued read-ahead of f. Cache lock held. */
+static void cache_drop_jobs(cache *c, cache_file *f)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->qlen; i++) {
+        cache_job j = c->q[(c->qhead + i) % c->qcap];
+        if (j.f == f)
+            c->ahead -= f->chunk_size;
+        else
+            c->q[(c->qhead + kept++) % c->qcap] = j;
+    }
+    c->qlen = kept;
+}
+
+/* Drop every trace of f. Cache lock held; no decode of f in flight. */
+static void cache_file_purge(cache *c, cache_file *f)
+{
+    cache_drop_jobs(c, f);
+    for (size_t b = 0; b < c->nbucket; b++) {
+        cache_entry *e = c->bucket[b];
+        while (e) {
+            cache_entry *nx = e->hnext;
+            if (e->f == f)
+                cache_evict(c, e, 0);
+            e = nx;
+        }
+    }
+    f->prev->next = f->next;
+    f->next->prev = f->prev;
+}
+
+void cache_file_remove(cache *c, cache_file *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&c->lock);
+    /* Drop queued work first so no new decode of f starts while we wait. */
+    cache_drop_jobs(c, f);
+    while (f->loading)
+        pthread_cond_wait(&c->done, &c->lock);
+    cache_file_purge(c, f);
+    pthread_mutex_unlock(&c->lock);
+    free(f);
+}
+
+int cache_stream_open(cache *c, cache_file *f, cache_stream **out)
+{
+    (void)c;
+    cache_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return wc_fail(WCODEC_E_NOMEM, "out of memory");
+    s->f = f;
+    pthread_mutex_init(&s->lock, NULL);
+    *out = s;
+    return 0;
+}
+
+void cache_stream_close(cache *c, cache_stream *s)
+{
+    (void)c;
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- the cache ------------------------------------------------------------------ */
+
+int cache_create(const cache_config *cfg, cache **out)
+{
+    *out = NULL;
+    if (cfg->capacity < (1u << 20))
+        return wc_fail(WCODEC_E_INVAL, "cache size below 1 MiB");
+    cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return wc_fail(WCODEC_E_NOMEM, "out of memory");
+    c->cfg = *cfg;
+    if (c->cfg.device == WCODEC_DEVICE_AUTO)
+        c->cfg.device = wcodec_cuda_available() ? WCODEC_DEVICE_CUDA
+                                                : WCODEC_DEVICE_CPU;
+    c->ahead_max = c->cfg.capacity / 2;
+    /* About two buckets per 64 KiB of capacity: short chains for the
+     * default chunk size, still fine for small chunks. */
+    c->nbucket = 1024;
+    while (c->nbucket < (1u << 20) && c->nbucket < c->cfg.capacity >> 15)
+        c->nbucket *= 2;
+    c->bucket = calloc(c->nbucket, sizeof *c->bucket);
+    c->lru.next = c->lru.prev = &c->lru;
+    c->files.next = c->files.prev = &c->files;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->done, NULL);
+    pthread_cond_init(&c->work, NULL);
+    unsigned nt = c->cfg.readahead ? c->cfg.prefetch_threads : 0;
+    c->thr = calloc(nt ? nt : 1, sizeof *c->thr);
+    if (!c->bucket || !c->thr) {
+        cache_destroy(c);
+        return wc_fail(WCODEC_E_NOMEM, "out of memory");
+    }
+    for (; c->nthr < nt; c->nthr++)
+        if (pthread_create(&c->thr[c->nthr], NULL, cache_prefetch_main, c))
+            break; /* fewer prefetch threads than asked still works */
+    *out = c;
+    return 0;
+}
+
+void cache_destroy(cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_broadcast(&c->work);
+    pthread_mutex_unlock(&c->lock);
+    for (unsigned i = 0; i < c->nthr; i++)
+        pthread_join(c->thr[i], NULL);
+    if (c->bucket)
+        while (c->files.next != &c->files) {
+            cache_file *f = c->files.next;
+            cache_file_purge(c, f);
+            free(f);
+        }
+    free(c->bucket);
+    free(c->q);
+    free(c->thr);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->done);
+    pthread_cond_destroy(&c->work);
+    free(c);
+}
+
+wcodec_device cache_device(const cache *c)
+{
+    return c->cfg.device;
+}
+
+void cache_get_stats(cache *c, cache_stats *st)
+{
+    pthread_mutex_lock(&c->lock);
+    *st = c->st;
+    st->bytes = c->used;
+    pthread_mutex_unlock(&c->lock);
+}
