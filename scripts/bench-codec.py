@@ -24,6 +24,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    import numpy  # noqa: F401  (the generator needs it)
+    PY_NUMPY = sys.executable
+except ImportError:
+    PY_NUMPY = "/usr/bin/python3"  # Debian's python3-numpy
 ROOT = os.path.dirname(HERE)
 
 
@@ -58,7 +63,8 @@ def zipnn_bench(path, dtype):
         zdt = "bfloat16"
     data = open(path, "rb").read()
     z = ZipNN(input_format="byte", bytearray_dtype=zdt, threads=1)
-    comp = z.compress(data)
+    # ZipNN's compress rewrites its input buffer in place: give it a copy.
+    comp = z.compress(bytes(bytearray(data)))
     best = 1e9
     for _ in range(3):
         t = time.perf_counter()
@@ -114,7 +120,7 @@ def main():
                   for f in sorted(os.listdir(a.corpus)) if f.endswith(".safetensors")]
     for d in filter(None, a.gen_dtypes.split(",")):
         p = os.path.join(tmp, f"gen-{d}.safetensors")
-        run([sys.executable if "numpy" in sys.modules else "/usr/bin/python3",
+        run([PY_NUMPY,
              os.path.join(HERE, "wcodec-genmodel"), "-q", "--dtype", d,
              "--size", a.gen_size, "--seed", "1", p])
         files.append((p, a.zstd_level_gen))

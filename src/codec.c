@@ -79,6 +79,17 @@ void wc_planes_split(int dtype, const uint8_t *src, size_t n, uint8_t *planes)
         }
         return;
     default:
+        if (es == 1) {
+            memcpy(planes, src, n);
+            return;
+        }
+        if (es == 2) {
+            for (size_t i = 0; i < n; i++) {
+                planes[i] = src[2 * i + 1];
+                planes[n + i] = src[2 * i];
+            }
+            return;
+        }
         for (size_t i = 0; i < n; i++)
             for (unsigned k = 0; k < es; k++)
                 planes[k * n + i] = src[es * i + (es - 1 - k)];
@@ -93,7 +104,7 @@ wc_planes_merge(int dtype, const uint8_t *const *pl, size_t n,
     unsigned es = wc_dtype_size(dtype);
     switch (dtype) {
     case WC_DT_BF16:
-        rans_merge_bf16(pl[0], pl[1], n, dst);
+        rans_merge16(pl[0], pl[1], n, dst, RANS_MERGE_BF16);
         return;
     case WC_DT_F32: {
         const uint8_t *e = pl[0], *sm = pl[1], *m1 = pl[2], *m0 = pl[3];
@@ -117,11 +128,7 @@ wc_planes_merge(int dtype, const uint8_t *const *pl, size_t n,
     case WC_DT_F16:
     case WC_DT_I16:
     case WC_DT_U16: {
-        const uint8_t *hi = pl[0], *lo = pl[1];
-        for (size_t i = 0; i < n; i++) {
-            uint16_t v = (uint16_t)(hi[i] << 8 | lo[i]);
-            memcpy(dst + 2 * i, &v, 2); /* vectorises; byte stores do not */
-        }
+        rans_merge16(pl[0], pl[1], n, dst, RANS_MERGE_HI_LO);
         return;
     }
     default:
@@ -448,14 +455,15 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
     if (len < 4 * nr)
         return -1;
     const uint8_t *hdr = src, *p = src + 4 * nr, *end = src + len;
-    /* bf16 with a coded exponent and raw sign|mantissa (nearly every bf16
-     * weight): decode and merge in one pass. */
-    if (c->dtype == WC_DT_BF16 && c->mode[0] == WC_PLANE_RANS &&
-        c->mode[1] == WC_PLANE_RAW) {
+    /* 16-bit types with a coded plane 0 and a raw plane 1 (nearly every
+     * bf16 and fp16 weight): decode and merge in one pass. */
+    if (es == 2 && c->mode[0] == WC_PLANE_RANS && c->mode[1] == WC_PLANE_RAW) {
         size_t r = rd32(hdr);
         if (r > (size_t)(end - p) || (size_t)(end - p) - r != n || !c->dtab[0])
             return -1;
-        return rans_decode_bf16(c->dtab[0], p, r, p + r, dst, n, scratch);
+        return rans_decode_merge16(c->dtab[0], p, r, p + r, dst, n, scratch,
+                                   c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16
+                                                          : RANS_MERGE_HI_LO);
     }
     const uint8_t *pl[WC_MAX_PLANES];
     for (unsigned k = 0; k < es; k++) {

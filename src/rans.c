@@ -151,12 +151,22 @@ size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
     return RANS_HEADER_BYTES + nw;
 }
 
-void rans_merge_bf16(const uint8_t *e, const uint8_t *sm, size_t n,
-                     uint8_t *dst)
+/* Whole-u16 stores: gcc vectorises these loops, not byte stores. */
+__attribute__((target_clones("avx2", "default"))) void
+rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
+             enum rans_merge how)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint16_t v = (uint16_t)((sm[i] & 0x80) << 8 | e[i] << 7 | (sm[i] & 0x7f));
-        memcpy(dst + 2 * i, &v, 2); /* little-endian hosts */
+    if (how == RANS_MERGE_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)((p1[i] & 0x80) << 8 | p0[i] << 7 |
+                                    (p1[i] & 0x7f));
+            memcpy(dst + 2 * i, &v, 2); /* little-endian hosts */
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v = (uint16_t)(p0[i] << 8 | p1[i]);
+            memcpy(dst + 2 * i, &v, 2);
+        }
     }
 }
 
@@ -258,7 +268,8 @@ static void rans_perm_init(void)
  * permute from the LUT above. Same stream order as scalar. */
 static inline __attribute__((always_inline, target("avx2,popcnt"))) int
 rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
-               uint8_t *dst, size_t n, const uint8_t *sm, uint8_t *tmp)
+               uint8_t *dst, size_t n, const uint8_t *sm, uint8_t *tmp,
+               enum rans_merge how)
 {
     if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
         return -1;
@@ -327,16 +338,22 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
             _mm256_storeu_si256((__m256i *)(dst + g), b);
             continue;
         }
-        /* bf16: u16 = (sm & 0x80) << 8 | e << 7 | (sm & 0x7f), as low and
-         * high bytes; the 16-bit shifts leak a bit from the neighbouring
-         * byte, which the masks remove. */
         __m256i s8 = _mm256_loadu_si256((const __m256i *)(sm + g));
-        __m256i lo = _mm256_or_si256(
-            _mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi8(-128)),
-            _mm256_and_si256(s8, _mm256_set1_epi8(0x7f)));
-        __m256i hi = _mm256_or_si256(
-            _mm256_and_si256(s8, _mm256_set1_epi8(-128)),
-            _mm256_and_si256(_mm256_srli_epi16(b, 1), _mm256_set1_epi8(0x7f)));
+        __m256i lo, hi;
+        if (how == RANS_MERGE_BF16) {
+            /* u16 = (sm & 0x80) << 8 | e << 7 | (sm & 0x7f), as low and
+             * high bytes; the 16-bit shifts leak a bit from the
+             * neighbouring byte, which the masks remove. */
+            lo = _mm256_or_si256(
+                _mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi8(-128)),
+                _mm256_and_si256(s8, _mm256_set1_epi8(0x7f)));
+            hi = _mm256_or_si256(
+                _mm256_and_si256(s8, _mm256_set1_epi8(-128)),
+                _mm256_and_si256(_mm256_srli_epi16(b, 1), _mm256_set1_epi8(0x7f)));
+        } else {
+            lo = s8;
+            hi = b;
+        }
         __m256i u0 = _mm256_unpacklo_epi8(lo, hi);
         __m256i u1 = _mm256_unpackhi_epi8(lo, hi);
         _mm256_storeu_si256((__m256i *)(dst + 2 * g),
@@ -350,7 +367,7 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
         return rans_decode_from(tab, x, p, end, dst, g, n);
     if (rans_decode_from(tab, x, p, end, tmp, g, n))
         return -1;
-    rans_merge_bf16(tmp + g, sm + g, n - g, dst + 2 * g);
+    rans_merge16(tmp + g, sm + g, n - g, dst + 2 * g, how);
     return 0;
 }
 
@@ -358,14 +375,21 @@ __attribute__((target("avx2,popcnt"))) static int
 rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
                  uint8_t *dst, size_t n)
 {
-    return rans_avx2_impl(t, src, len, dst, n, NULL, NULL);
+    return rans_avx2_impl(t, src, len, dst, n, NULL, NULL, 0);
 }
 
 __attribute__((target("avx2,popcnt"))) static int
 rans_decode_bf16_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
                       const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp)
 {
-    return rans_avx2_impl(t, src, len, dst, n, sm, tmp);
+    return rans_avx2_impl(t, src, len, dst, n, sm, tmp, RANS_MERGE_BF16);
+}
+
+__attribute__((target("avx2,popcnt"))) static int
+rans_decode_hilo_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
+                      const uint8_t *lo, uint8_t *dst, size_t n, uint8_t *tmp)
+{
+    return rans_avx2_impl(t, src, len, dst, n, lo, tmp, RANS_MERGE_HI_LO);
 }
 
 typedef int (*rans_decode_fn)(const rans_dtab *, const uint8_t *, size_t,
@@ -390,17 +414,20 @@ static void rans_init_once(void)
 }
 #endif
 
-int rans_decode_bf16(const rans_dtab *t, const uint8_t *src, size_t len,
-                     const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp)
+int rans_decode_merge16(const rans_dtab *t, const uint8_t *src, size_t len,
+                        const uint8_t *plane1, uint8_t *dst, size_t n,
+                        uint8_t *tmp, enum rans_merge how)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     pthread_once(&rans_once, rans_init_once);
     if (rans_have_avx2)
-        return rans_decode_bf16_avx2(t, src, len, sm, dst, n, tmp);
+        return how == RANS_MERGE_BF16
+                   ? rans_decode_bf16_avx2(t, src, len, plane1, dst, n, tmp)
+                   : rans_decode_hilo_avx2(t, src, len, plane1, dst, n, tmp);
 #endif
     if (rans_decode(t, src, len, tmp, n))
         return -1;
-    rans_merge_bf16(tmp, sm, n, dst);
+    rans_merge16(tmp, plane1, n, dst, how);
     return 0;
 }
 

@@ -66,15 +66,18 @@ size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
 int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
                 uint8_t *dst, size_t n);
 
-/* bf16 fast path: decode the exponent plane of n elements and merge it
- * with their sign|mantissa plane sm into little-endian bf16 at dst (2n
- * bytes), in one pass. tmp: n bytes of scratch. Same result as
- * rans_decode + rans_merge_bf16. */
-int rans_decode_bf16(const rans_dtab *t, const uint8_t *src, size_t len,
-                     const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp);
-
-/* bf16 = (sm & 0x80) << 8 | e << 7 | (sm & 0x7f), little-endian. */
-void rans_merge_bf16(const uint8_t *e, const uint8_t *sm, size_t n,
-                     uint8_t *dst);
+/* Fast path for 16-bit elements whose plane 0 is rANS-coded and plane 1
+ * raw: decode plane 0 of n elements and merge it with plane1 into
+ * little-endian 16-bit elements at dst (2n bytes) in one pass. tmp: n bytes
+ * of scratch. Same result as rans_decode + rans_merge16. */
+enum rans_merge {
+    RANS_MERGE_BF16 = 1,  /* (p1 & 0x80) << 8 | p0 << 7 | (p1 & 0x7f) */
+    RANS_MERGE_HI_LO = 2, /* p0 << 8 | p1 */
+};
+int rans_decode_merge16(const rans_dtab *t, const uint8_t *src, size_t len,
+                        const uint8_t *plane1, uint8_t *dst, size_t n,
+                        uint8_t *tmp, enum rans_merge how);
+void rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
+                  enum rans_merge how);
 
 #endif
