@@ -162,7 +162,12 @@ int wc_st_parse(const uint8_t *buf, uint64_t file_size, const char *name,
         t->dtype = dt;
         t->begin = out->data_start + b;
         t->end = out->data_start + e;
-        if (!t->name) {
+        t->ndim = (unsigned)json_array_size(js_);
+        t->shape = malloc((t->ndim ? t->ndim : 1) * sizeof *t->shape);
+        if (t->shape)
+            for (unsigned k = 0; k < t->ndim; k++)
+                t->shape[k] = (uint64_t)json_integer_value(json_array_get(js_, k));
+        if (!t->name || !t->shape) {
             rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", name);
             break;
         }
@@ -194,8 +199,10 @@ int wc_st_parse(const uint8_t *buf, uint64_t file_size, const char *name,
 
 void wc_st_free(wc_st_file *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         free(f->t[i].name);
+        free(f->t[i].shape);
+    }
     free(f->t);
     memset(f, 0, sizeof *f);
 }

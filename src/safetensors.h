@@ -21,6 +21,8 @@ typedef struct {
     int dtype;      /* enum wc_dtype */
     uint64_t begin; /* absolute file offsets */
     uint64_t end;
+    unsigned ndim;
+    uint64_t *shape;
 } wc_st_tensor;
 
 typedef struct {
