@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,26 +63,37 @@ double cli_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-void cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files)
+int cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files,
+                      int slots)
 {
     memset(p, 0, sizeof *p);
     p->enabled = enabled && isatty(STDERR_FILENO);
     p->total = total;
     p->files_total = files;
     p->t0 = cli_now();
+    pthread_mutex_init(&p->lock, NULL);
+    p->nactive = slots > 0 ? slots : 1;
+    p->active = calloc((size_t)p->nactive, sizeof *p->active);
+    return p->active ? 0 : -1;
 }
 
-static void cli_progress_draw(cli_progress *p, uint64_t done, int force)
+/* Caller holds the lock. */
+static void cli_progress_draw(cli_progress *p, int force)
 {
     double t = cli_now();
-    if (!force && t - p->last < 0.1)
+    if (!p->enabled || (!force && t - p->last < 0.1))
         return;
     p->last = t;
+    uint64_t done = p->base;
+    for (int i = 0; i < p->nactive; i++)
+        done += p->active[i];
     double el = t - p->t0;
     double rate = el > 0 ? (double)done / el : 0;
     double pct = p->total ? 100.0 * (double)done / (double)p->total : 100;
     char a[32], b[32], r[32];
-    int eta = rate > 0 ? (int)((double)(p->total - done) / rate) : 0;
+    int eta = rate > 0 && done < p->total
+                  ? (int)((double)(p->total - done) / rate)
+                  : 0;
     fprintf(stderr, "\r\033[K%d/%d files  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
             p->files_done, p->files_total, cli_human(done, a, sizeof a),
             cli_human(p->total, b, sizeof b), pct,
@@ -91,23 +103,47 @@ static void cli_progress_draw(cli_progress *p, uint64_t done, int force)
 void cli_progress_cb(void *ctx, uint64_t done, uint64_t total_file)
 {
     (void)total_file;
-    cli_progress *p = ctx;
-    if (p->enabled)
-        cli_progress_draw(p, p->base + done, 0);
+    cli_progress_slot *s = ctx;
+    cli_progress *p = s->p;
+    if (!p->enabled)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->active[s->slot] = done;
+    cli_progress_draw(p, 0);
+    pthread_mutex_unlock(&p->lock);
 }
 
-void cli_progress_file_done(cli_progress *p, uint64_t bytes)
+void cli_progress_file_done(cli_progress *p, int slot, uint64_t bytes)
 {
+    pthread_mutex_lock(&p->lock);
+    p->active[slot] = 0;
     p->base += bytes;
     p->files_done++;
+    cli_progress_draw(p, 1);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cli_progress_println(cli_progress *p, FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&p->lock);
     if (p->enabled)
-        cli_progress_draw(p, p->base, 1);
+        fprintf(stderr, "\r\033[K");
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fflush(f);
+    cli_progress_draw(p, 1);
+    pthread_mutex_unlock(&p->lock);
 }
 
 void cli_progress_end(cli_progress *p)
 {
     if (p->enabled)
         fprintf(stderr, "\r\033[K");
+    free(p->active);
+    p->active = NULL;
+    pthread_mutex_destroy(&p->lock);
 }
 
 int cli_has_suffix(const char *path, const char *suffix)

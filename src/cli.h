@@ -3,7 +3,9 @@
 #ifndef WC_CLI_H
 #define WC_CLI_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Parse "256K", "1M", "4096"; returns 0 or -1. */
 int cli_parse_size(const char *s, uint64_t *out);
@@ -21,11 +23,24 @@ typedef struct {
     int files_total;
     double t0;
     double last;
+    pthread_mutex_t lock; /* files are packed in parallel */
+    uint64_t *active;     /* bytes done of each file in progress, by slot */
+    int nactive;
 } cli_progress;
 
-void cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files);
+/* slots: how many files may be in progress at once. */
+int cli_progress_init(cli_progress *p, int enabled, uint64_t total, int files,
+                      int slots);
+/* Per-file callback context: one per slot. */
+typedef struct {
+    cli_progress *p;
+    int slot;
+} cli_progress_slot;
 void cli_progress_cb(void *ctx, uint64_t done, uint64_t total_file);
-void cli_progress_file_done(cli_progress *p, uint64_t bytes);
+void cli_progress_file_done(cli_progress *p, int slot, uint64_t bytes);
+/* Print a line without tearing the progress display. */
+void cli_progress_println(cli_progress *p, FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
 

@@ -2,6 +2,7 @@
  * .wcodec containers. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,57 +37,105 @@ static void usage(FILE *f)
 }
 
 typedef struct {
+    char *src, *dst;
+    uint64_t size;
+} pack_job;
+
+typedef struct {
     wcodec_pack_options o;
     const char *dst_root;
     int quiet;
     int failed;
+    int stop; /* a full disk stops everything */
     cli_progress prog;
     uint64_t in_bytes, out_bytes;
+    pack_job *jobs;
+    size_t njobs, cap, next;
+    pthread_mutex_t lock;
 } pack_ctx;
 
 static void report(pack_ctx *c, const char *src, const char *dst, uint64_t in)
 {
     struct stat st;
     uint64_t out = stat(dst, &st) ? 0 : (uint64_t)st.st_size;
+    pthread_mutex_lock(&c->lock);
     c->in_bytes += in;
     c->out_bytes += out;
+    pthread_mutex_unlock(&c->lock);
     if (c->quiet)
         return;
     char a[32], b[32];
-    if (c->prog.enabled)
-        fprintf(stderr, "\r\033[K");
-    printf("%s -> %s: %s -> %s (%.2f%%)\n", src, dst, cli_human(in, a, sizeof a),
-           cli_human(out, b, sizeof b), in ? 100.0 * (double)out / (double)in : 0);
-    fflush(stdout);
+    cli_progress_println(&c->prog, stdout, "%s -> %s: %s -> %s (%.2f%%)\n", src,
+                         dst, cli_human(in, a, sizeof a),
+                         cli_human(out, b, sizeof b),
+                         in ? 100.0 * (double)out / (double)in : 0);
 }
 
-static int pack_one(pack_ctx *c, const char *src, const char *dst, uint64_t size)
+static void pack_one(pack_ctx *c, int slot, const pack_job *j)
 {
-    int rc = wcodec_pack_file(src, dst, &c->o);
+    cli_progress_slot ps = {&c->prog, slot};
+    wcodec_pack_options o = c->o;
+    o.progress = cli_progress_cb;
+    o.progress_ctx = &ps;
+    int rc = wcodec_pack_file(j->src, j->dst, &o);
     if (rc) {
-        if (c->prog.enabled)
-            fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+        cli_progress_println(&c->prog, stderr, "wcodec-pack: %s\n",
+                             wcodec_errdetail());
+        pthread_mutex_lock(&c->lock);
         c->failed = 1;
-        return rc == -WCODEC_E_NOSPACE ? rc : 0; /* a full disk stops all */
+        if (rc == -WCODEC_E_NOSPACE)
+            c->stop = 1;
+        pthread_mutex_unlock(&c->lock);
+        return;
     }
-    cli_progress_file_done(&c->prog, size);
-    report(c, src, dst, size);
-    return 0;
+    cli_progress_file_done(&c->prog, slot, j->size);
+    report(c, j->src, j->dst, j->size);
 }
 
-static int count_cb(void *ctx, const char *src, const char *rel, int is_dir,
-                    uint64_t size)
+typedef struct {
+    pack_ctx *c;
+    int slot;
+} pack_worker;
+
+/* File-level workers: each takes the next file and packs it with all the
+ * chunk threads, so a folder of many shards keeps every core busy and one
+ * big file still gets them all. */
+static void *pack_worker_main(void *arg)
 {
-    (void)src;
-    pack_ctx *c = ctx;
-    if (!is_dir && cli_has_suffix(rel, ".safetensors")) {
-        c->prog.total += size;
-        c->prog.files_total++;
+    pack_worker *w = arg;
+    pack_ctx *c = w->c;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        size_t k = c->next++;
+        int stop = c->stop;
+        pthread_mutex_unlock(&c->lock);
+        if (stop || k >= c->njobs)
+            return NULL;
+        pack_one(c, w->slot, &c->jobs[k]);
     }
+}
+
+static int add_job(pack_ctx *c, const char *src, const char *dst, uint64_t size)
+{
+    if (c->njobs == c->cap) {
+        size_t n = c->cap ? c->cap * 2 : 16;
+        pack_job *j = realloc(c->jobs, n * sizeof *j);
+        if (!j)
+            return -1;
+        c->jobs = j;
+        c->cap = n;
+    }
+    pack_job *j = &c->jobs[c->njobs];
+    j->src = strdup(src);
+    j->dst = strdup(dst);
+    j->size = size;
+    if (!j->src || !j->dst)
+        return -1;
+    c->njobs++;
     return 0;
 }
 
+/* Walk: make folders and copy plain files now, queue the packs. */
 static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
                    uint64_t size)
 {
@@ -104,7 +153,11 @@ static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
     if (cli_has_suffix(rel, ".safetensors")) {
         snprintf(dst, sizeof dst, "%s/%.*s.wcodec", c->dst_root,
                  (int)(strlen(rel) - strlen(".safetensors")), rel);
-        return pack_one(c, src, dst, size);
+        if (add_job(c, src, dst, size)) {
+            fprintf(stderr, "wcodec-pack: out of memory\n");
+            return -1;
+        }
+        return 0;
     }
     snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
     int rc = cli_copy_file(src, dst, c->o.force);
@@ -114,6 +167,40 @@ static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
         return rc == -WCODEC_E_NOSPACE ? rc : 0;
     }
     return 0;
+}
+
+static void run_jobs(pack_ctx *c)
+{
+    unsigned threads = c->o.threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    size_t nw = c->njobs < threads ? c->njobs : threads;
+    if (nw < 1)
+        nw = 1;
+    uint64_t total = 0;
+    for (size_t i = 0; i < c->njobs; i++)
+        total += c->jobs[i].size;
+    if (cli_progress_init(&c->prog, !c->quiet, total, (int)c->njobs, (int)nw)) {
+        fprintf(stderr, "wcodec-pack: out of memory\n");
+        c->failed = 1;
+        return;
+    }
+    pthread_t th[256];
+    pack_worker w[256];
+    size_t started = 0;
+    for (size_t i = 1; i < nw && i < 256; i++) {
+        w[i] = (pack_worker){c, (int)i};
+        if (pthread_create(&th[i], NULL, pack_worker_main, &w[i]))
+            break;
+        started = i;
+    }
+    w[0] = (pack_worker){c, 0};
+    pack_worker_main(&w[0]);
+    for (size_t i = 1; i <= started; i++)
+        pthread_join(th[i], NULL);
+    cli_progress_end(&c->prog);
 }
 
 int main(int argc, char **argv)
@@ -130,6 +217,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0}};
     pack_ctx c;
     memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.lock, NULL);
     wcodec_pack_options_init(&c.o);
     int opt;
     uint64_t v;
@@ -190,14 +278,10 @@ int main(int argc, char **argv)
             return 1;
         }
         c.dst_root = dst;
-        cli_progress_init(&c.prog, !c.quiet, 0, 0);
-        cli_walk(src, count_cb, &c);
-        c.o.progress = cli_progress_cb;
-        c.o.progress_ctx = &c.prog;
-        int rc = cli_walk(src, tree_cb, &c);
-        cli_progress_end(&c.prog);
-        if (rc)
+        if (cli_walk(src, tree_cb, &c))
             c.failed = 1;
+        else
+            run_jobs(&c);
         if (!c.quiet && c.in_bytes) {
             char a[32], b[32];
             printf("total: %s -> %s (%.2f%%)\n", cli_human(c.in_bytes, a, 32),
@@ -219,10 +303,10 @@ int main(int argc, char **argv)
         snprintf(dbuf, sizeof dbuf, "%s/%.*s.wcodec", dst, (int)bl, base);
         dst = dbuf;
     }
-    cli_progress_init(&c.prog, !c.quiet, (uint64_t)st.st_size, 1);
-    c.o.progress = cli_progress_cb;
-    c.o.progress_ctx = &c.prog;
-    pack_one(&c, src, dst, (uint64_t)st.st_size);
-    cli_progress_end(&c.prog);
+    if (add_job(&c, src, dst, (uint64_t)st.st_size)) {
+        fprintf(stderr, "wcodec-pack: out of memory\n");
+        return 1;
+    }
+    run_jobs(&c);
     return c.failed ? 1 : 0;
 }
