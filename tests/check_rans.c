@@ -846,6 +846,119 @@ START_TEST(corrupt_garbage)
 }
 END_TEST
 
+/* ---- rans_merge16 / rans_decode_merge16 -------------------------------------- */
+
+static void ref_merge16(const uint8_t *p0, const uint8_t *p1, size_t n,
+                        uint8_t *dst, enum rans_merge how)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v = how == RANS_MERGE_BF16
+                         ? (uint16_t)((p1[i] & 0x80) << 8 | p0[i] << 7 |
+                                      (p1[i] & 0x7f))
+                         : (uint16_t)(p0[i] << 8 | p1[i]);
+        dst[2 * i] = (uint8_t)v;
+        dst[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+}
+
+static const enum rans_merge merges[] = {RANS_MERGE_BF16, RANS_MERGE_HI_LO};
+
+START_TEST(merge16)
+{
+    uint64_t seed = 18;
+    enum rans_merge how = merges[_i];
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i];
+        uint8_t *p0 = malloc(n), *p1 = malloc(n), *want = malloc(2 * n);
+        tu_fill_random(&seed, p0, n);
+        tu_fill_random(&seed, p1, n);
+        ref_merge16(p0, p1, n, want, how);
+        uint8_t *dst = tu_guard_alloc(2 * n);
+        rans_merge16(p0, p1, n, dst, how);
+        ck_assert_msg(memcmp(dst, want, 2 * n) == 0, "merge of %zu differs",
+                      n);
+        tu_guard_free(dst, 2 * n);
+        free(p0);
+        free(p1);
+        free(want);
+    }
+}
+END_TEST
+
+/* Decode plane 0 and merge with plane 1 in one pass: the same bytes as
+ * rans_decode then the merge; the same failures on damaged blocks. */
+static int decode_merge(const uint16_t f[256], const uint8_t *blk, size_t len,
+                        const uint8_t *p1, size_t n, enum rans_merge how,
+                        uint8_t **out)
+{
+    rans_dtab *dt = malloc(sizeof *dt);
+    rans_dtab_init(dt, f);
+    uint8_t *in = tu_guard_alloc(len);
+    memcpy(in, blk, len);
+    uint8_t *pl1 = tu_guard_alloc(n);
+    if (n)
+        memcpy(pl1, p1, n);
+    uint8_t *o = tu_guard_alloc(2 * n);
+    uint8_t *tmp = tu_guard_alloc(n);
+    int rc = rans_decode_merge16(dt, in, len, pl1, o, n, tmp, how);
+    ck_assert_msg(rc == 0 || rc == -1, "rans_decode_merge16 returned %d", rc);
+    *out = malloc(2 * n + 1);
+    memcpy(*out, o, 2 * n);
+    tu_guard_free(tmp, n);
+    tu_guard_free(o, 2 * n);
+    tu_guard_free(pl1, n);
+    tu_guard_free(in, len);
+    free(dt);
+    return rc;
+}
+
+START_TEST(decode_merge16)
+{
+    uint64_t seed = 19;
+    enum rans_merge how = merges[_i];
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i];
+        if (n < 2)
+            continue;
+        uint8_t *p0 = malloc(n), *p1 = malloc(n), *want = malloc(2 * n);
+        random_source(&seed, p0, n, 12, 3.0);
+        tu_fill_random(&seed, p1, n);
+        ref_merge16(p0, p1, n, want, how);
+        uint16_t f[256];
+        table_of(p0, n, f);
+        block b = encode(f, p0, n);
+        uint8_t *out;
+        ck_assert_int_eq(decode_merge(f, b.blk, b.len, p1, n, how, &out), 0);
+        ck_assert_msg(memcmp(out, want, 2 * n) == 0,
+                      "decode+merge of %zu elements differs", n);
+        free(out);
+        /* damaged blocks: cut ones always fail, flipped ones fail or
+         * decode, inside the buffers */
+        for (size_t len = 0; len < b.len; len += 1 + len / 16) {
+            ck_assert_int_eq(decode_merge(f, b.blk, len, p1, n, how, &out),
+                             -1);
+            free(out);
+        }
+        uint8_t *q = malloc(b.len + 2);
+        memcpy(q, b.blk, b.len);
+        q[b.len] = q[b.len + 1] = 0;
+        ck_assert_int_eq(decode_merge(f, q, b.len + 2, p1, n, how, &out), -1);
+        free(out);
+        for (size_t bit = 0; bit < 8 * b.len; bit += 1 + bit / 8) {
+            memcpy(q, b.blk, b.len);
+            q[bit / 8] ^= (uint8_t)(1u << bit % 8);
+            decode_merge(f, q, b.len, p1, n, how, &out);
+            free(out);
+        }
+        free(q);
+        block_free(&b);
+        free(p0);
+        free(p1);
+        free(want);
+    }
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static TCase *tc(Suite *s, const char *name)
@@ -888,6 +1001,10 @@ int main(void)
     tcase_add_test(t, corrupt_words);
     tcase_add_test(t, corrupt_wrong_count);
     tcase_add_test(t, corrupt_garbage);
+    t = tc(s, "rans_merge16");
+    tcase_add_loop_test(t, merge16, 0, 2);
+    t = tc(s, "rans_decode_merge16");
+    tcase_add_loop_test(t, decode_merge16, 0, 2);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);
