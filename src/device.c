@@ -1,6 +1,9 @@
 /* device.c - batch decoding on a chosen device. The CPU path is the oracle;
- * the CUDA backend (cuda/, built when nvcc is found) provides the
- * wc_cuda_* hooks, and builds without it use the weak fallbacks below. */
+ * the CUDA backend (cuda/backend.c, built when nvcc and the CUDA runtime are
+ * found: meson then defines WCODEC_HAVE_CUDA for the library) provides the
+ * wc_cuda_* hooks; builds without it get the versions below. (Not weak
+ * symbols: a weak definition in a static archive is not reliably replaced
+ * by the strong one, depending on link order.) */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,21 +11,28 @@
 #include "error.h"
 #include "reader.h"
 
-__attribute__((weak)) int wc_cuda_probe(void) { return 0; }
+#ifndef WCODEC_HAVE_CUDA
+int wc_cuda_probe(void) { return 0; }
 
-__attribute__((weak)) int wc_cuda_decode_chunks(wcodec *w, uint64_t first,
-                                                uint64_t count, void *dst,
-                                                int dst_on_device)
+int wc_cuda_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
+                          int dst_on_device)
 {
     (void)w; (void)first; (void)count; (void)dst; (void)dst_on_device;
     return wc_fail(WCODEC_E_NODEVICE, "built without CUDA");
 }
 
-__attribute__((weak)) ssize_t wc_cuda_pread(wcodec *w, void *dev_dst,
-                                            size_t len, uint64_t off)
+ssize_t wc_cuda_pread(wcodec *w, void *dev_dst, size_t len, uint64_t off)
 {
     (void)w; (void)dev_dst; (void)len; (void)off;
     return wc_fail(WCODEC_E_NODEVICE, "built without CUDA");
+}
+
+void wc_cuda_forget(wcodec *w) { (void)w; }
+#endif
+
+void wc_device_close(wcodec *w)
+{
+    wc_cuda_forget(w);
 }
 
 int wcodec_cuda_available(void)

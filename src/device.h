@@ -7,10 +7,16 @@
 /* CPU reference: decode chunks [first, first+count) contiguously. */
 int wc_cpu_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst);
 
-/* Provided by cuda/ when built with CUDA (weak fallbacks otherwise). */
+/* Provided by cuda/backend.c when the library is built with CUDA (meson
+ * defines WCODEC_HAVE_CUDA); device.c has the no-GPU versions otherwise. */
 int wc_cuda_probe(void); /* 1 if a usable GPU is present */
 int wc_cuda_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
                           int dst_on_device);
 ssize_t wc_cuda_pread(wcodec *w, void *dev_dst, size_t len, uint64_t off);
+/* Free what the backend keeps for this handle (decode tables on the GPU). */
+void wc_cuda_forget(wcodec *w);
+
+/* Called by wcodec_close before the handle is freed. */
+void wc_device_close(wcodec *w);
 
 #endif

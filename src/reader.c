@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "container.h"
+#include "device.h"
 #include "error.h"
 #include "hash.h"
 #include "reader.h"
@@ -290,6 +291,7 @@ void wcodec_close(wcodec *w)
 {
     if (!w)
         return;
+    wc_device_close(w); /* GPU decode tables of this handle */
     if (w->own_fd)
         close(w->fd);
     if (w->seg)
