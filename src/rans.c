@@ -151,10 +151,13 @@ size_t rans_encode(const rans_etab *t, const uint8_t *src, size_t n,
     return RANS_HEADER_BYTES + nw;
 }
 
-/* Whole-u16 stores: gcc vectorises these loops, not byte stores. */
-__attribute__((target_clones("avx2", "default"))) void
-rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
-             enum rans_merge how)
+/* Whole-u16 stores: gcc vectorises these loops, not byte stores. The
+ * clones are static behind a plain exported function: clang 14 emits no
+ * symbol under the plain name for an external target_clones function, so
+ * callers in other files (codec.c) did not link. */
+__attribute__((target_clones("avx2", "default"))) static void
+rans_merge16_impl(const uint8_t *p0, const uint8_t *p1, size_t n,
+                  uint8_t *dst, enum rans_merge how)
 {
     if (how == RANS_MERGE_BF16) {
         for (size_t i = 0; i < n; i++) {
@@ -168,6 +171,12 @@ rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
             memcpy(dst + 2 * i, &v, 2);
         }
     }
+}
+
+void rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
+                  enum rans_merge how)
+{
+    rans_merge16_impl(p0, p1, n, dst, how);
 }
 
 /* Decode groups from g on with scalar code; shared tail of every variant. */
