@@ -241,8 +241,8 @@ static int wc_load(wcodec *w)
         if (dlen > w->chunk_size)
             dlen = w->chunk_size;
         if ((ch->flags & ~WC_CHUNK_F_RAW) || c[13] || c[14] || c[15] ||
-            ch->offset < WC_SUPER_SIZE || ch->csize > pmax ||
-            ch->csize > ioff - ch->offset ||
+            ch->offset < WC_SUPER_SIZE || ch->offset > ioff ||
+            ch->csize > pmax || ch->csize > ioff - ch->offset ||
             ((ch->flags & WC_CHUNK_F_RAW) && ch->csize != dlen)) {
             rc = bad(nm, "chunk table entry out of range");
             goto out;
