@@ -1541,6 +1541,117 @@ START_TEST(forged_fuzz)
 }
 END_TEST
 
+/* ---- resources ------------------------------------------------------------- */
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Many small tensors of alternating dtypes (nothing to merge into a
+ * tensor segment): one zstd-coded run of many chunks, so every worker
+ * thread codes zstd chunks and every reader decodes them. */
+static stfile small_tensors_file(void)
+{
+    static tspec t[400];
+    static char names[400][16];
+    for (int i = 0; i < 400; i++) {
+        int dt = 1 + i % (WC_DT_COUNT - 1);
+        snprintf(names[i], sizeof names[i], "s%d", i);
+        t[i] = (tspec){names[i], wc_dtype_name(dt), 496 / wc_dtype_size(dt),
+                       TU_REAL, NULL, 0, 0, 0};
+    }
+    return st_build(t, 400, NULL, 0, 3);
+}
+
+/* Packing again and again in one process (a folder of shards, a service)
+ * does not grow memory: what worker threads allocate goes when they end. */
+START_TEST(pack_repeated_memory)
+{
+    char *dir = fresh_dir();
+    char *src = tu_path(dir, "s.safetensors"), *dst = tu_path(dir, "s.wcodec");
+    stfile f = small_tensors_file();
+    ck_assert_int_eq(tu_write_file(src, f.data, f.len), 0);
+    wcodec_pack_options o;
+    wcodec_pack_options_init(&o);
+    o.chunk_size = CS;
+    o.threads = 8;
+    o.force = 1;
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(wcodec_pack_file(src, dst, &o), 0);
+    long before = rss_kib();
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(wcodec_pack_file(src, dst, &o), 0);
+    long grown = rss_kib() - before;
+    ck_assert_msg(grown < 8 * 1024,
+                  "40 packs of a %zu-byte file grew memory by %ld KiB",
+                  f.len, grown);
+    free(f.data);
+    tu_rmrf(dir);
+    free(dir);
+    free(src);
+    free(dst);
+}
+END_TEST
+
+typedef struct {
+    wcodec *w;
+    const uint8_t *orig;
+    uint64_t off;
+    int bad;
+} one_read;
+
+static void *one_read_thread(void *a_)
+{
+    one_read *a = a_;
+    uint8_t buf[64];
+    if (wcodec_pread(a->w, buf, sizeof buf, a->off) != (ssize_t)sizeof buf ||
+        memcmp(buf, a->orig + a->off, sizeof buf))
+        a->bad = 1;
+    return NULL;
+}
+
+/* Short-lived reader threads (thread-per-request servers) leave nothing
+ * behind when they end. */
+START_TEST(pread_thread_memory)
+{
+    char *dir = fresh_dir();
+    char *src = tu_path(dir, "s.safetensors"), *dst = tu_path(dir, "s.wcodec");
+    stfile f = small_tensors_file();
+    ck_assert_int_eq(tu_write_file(src, f.data, f.len), 0);
+    ck_assert_int_eq(pack(src, dst, CS, 1, 0, 0), 0);
+    wcodec *w;
+    ck_assert_int_eq(wcodec_open(dst, &w), 0);
+    one_read a = {w, f.data, f.len / 2, 0};
+    long before = 0;
+    for (int i = 0; i < 1020; i++) {
+        if (i == 20)
+            before = rss_kib();
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, one_read_thread, &a), 0);
+        pthread_join(th, NULL);
+        ck_assert_int_eq(a.bad, 0);
+    }
+    long grown = rss_kib() - before;
+    ck_assert_msg(grown < 8 * 1024,
+                  "1000 reader threads grew memory by %ld KiB", grown);
+    wcodec_close(w);
+    free(f.data);
+    tu_rmrf(dir);
+    free(dir);
+    free(src);
+    free(dst);
+}
+END_TEST
+
+
 /* ---- errors ------------------------------------------------------------------ */
 
 START_TEST(error_names)
@@ -1583,6 +1694,7 @@ int main(void)
     tcase_add_test(t, pack_existing_output);
     tcase_add_test(t, pack_output_appears);
     tcase_add_test(t, pack_bad_paths);
+    tcase_add_test(t, pack_repeated_memory);
     t = tc(s, "wcodec_pack_file (malformed safetensors)");
     tcase_add_loop_test(t, st_malformed, 0,
                         sizeof bad_headers / sizeof *bad_headers);
@@ -1593,6 +1705,7 @@ int main(void)
     t = tc(s, "wcodec_pread");
     tcase_add_test(t, pread_offsets);
     tcase_add_test(t, pread_threads);
+    tcase_add_test(t, pread_thread_memory);
     t = tc(s, "wcodec_chunk_find/extent/decode");
     tcase_add_test(t, chunk_api);
     t = tc(s, "wcodec_describe_segment");
