@@ -220,6 +220,22 @@ mkdir "$e/into"
 "$PACK" -q "$e/good.safetensors" "$e/into" || bad "pack into a folder"
 [ -f "$e/into/good.wcodec" ] || bad "pack into a folder: no good.wcodec"
 
+# a destination inside the source folder: refused, or packed once, but
+# never packed into itself again and again
+mkdir -p "$e/nest"
+cp "$e/good.safetensors" "$e/nest/good.safetensors"
+timeout 60 "$PACK" -q "$e/nest" "$e/nest/packed" 2>"$e/err"
+rc=$?
+[ $rc = 0 ] || [ $rc = 1 ] || bad "pack into a folder inside the source: exit $rc"
+[ -e "$e/nest/packed/packed" ] && bad "pack into a folder inside the source recursed: $(find "$e/nest" -type d | wc -l) folders"
+rm -rf "$e/nest/packed"
+"$PACK" -q "$e/nest" "$e/nest.packed" || bad "pack nest"
+timeout 60 "$UNPACK" -q "$e/nest.packed" "$e/nest.packed/out" 2>"$e/err"
+rc=$?
+[ $rc = 0 ] || [ $rc = 1 ] || bad "unpack into a folder inside the source: exit $rc"
+[ -e "$e/nest.packed/out/out" ] && bad "unpack into a folder inside the source recursed: $(find "$e/nest.packed" -type d | wc -l) folders"
+rm -rf "$e/nest" "$e/nest.packed"
+
 # usage errors: exit 2, nothing written
 usage() {
     local tool=$1
