@@ -86,6 +86,38 @@ else
     gen --size 6M --seed 9 --no-metadata "$work/gen-6m.safetensors"
     roundtrip "$work/gen-6m.safetensors"
 
+    # interrupted (SIGINT part-way): exit 130 with neither the output nor
+    # a temporary left, or (if it was quicker than the signal) a good file
+    gen --size 64M --seed 11 "$work/sig.safetensors"
+    mkdir -p "$work/sig"
+    interrupt() {
+        local out=$1
+        shift
+        "$@" &
+        local pid=$!
+        sleep 0.2
+        kill -INT $pid 2>/dev/null
+        wait $pid
+        local rc=$?
+        local tmps
+        tmps=$(find "$work/sig" -name '.*' -print)
+        [ -z "$tmps" ] || bad "interrupted $(basename "$1") left $tmps"
+        case $rc in
+        130) [ -e "$out" ] && bad "interrupted $(basename "$1") left $out" ;;
+        0) ;;
+        *) bad "interrupted $(basename "$1"): exit $rc" ;;
+        esac
+        echo "interrupted $(basename "$1"): exit $rc"
+    }
+    interrupt "$work/sig/sig.wcodec" "$PACK" -q -j 1 "$work/sig.safetensors" "$work/sig/sig.wcodec"
+    rm -f "$work/sig/sig.wcodec"
+    "$PACK" -q "$work/sig.safetensors" "$work/sig.wcodec" || bad "pack sig"
+    interrupt "$work/sig/sig.safetensors" "$UNPACK" -q "$work/sig.wcodec" "$work/sig/sig.safetensors"
+    if [ -e "$work/sig/sig.safetensors" ]; then
+        cmp -s "$work/sig.safetensors" "$work/sig/sig.safetensors" || bad "unpack finished before SIGINT but differs"
+    fi
+    rm -rf "$work/sig" "$work/sig.safetensors" "$work/sig.wcodec"
+
     # folder mode: a sharded model with config and tokenizer files
     m=$work/model
     gen --shards 3 --all-dtypes --seed 4 "$m"
