@@ -39,6 +39,7 @@ extern "C" {
 thread_local EmuThread emu_t;
 EmuRange emu_tables;
 const char *emu_kernel = "";
+unsigned long emu_odd_streams[2];
 
 static_assert(WC_K_RAW == WC_PLANE_RAW && WC_K_CONST == WC_PLANE_CONST &&
                   WC_K_RANS == WC_PLANE_RANS,
@@ -516,6 +517,10 @@ int main(int argc, char **argv)
         printf("corpus: WCODEC_CORPUS not set, skipped\n");
     }
     rmdir(tmpdir.c_str());
+    printf("rANS streams decoded: %lu at even offsets (16-bit word reads), %lu at odd "
+           "offsets (byte reads)\n", emu_odd_streams[0], emu_odd_streams[1]);
+    if (!emu_odd_streams[0] || !emu_odd_streams[1])
+        fail("a word-read path was not exercised");
     if (failures) {
         printf("%d failures\n", failures);
         return 1;

@@ -105,6 +105,15 @@ static inline void emu_chk(const char *what, const void *p, size_t n, EmuRange r
             (const uint8_t *)(((uintptr_t)(p) + (len) + 7) & ~(uintptr_t)7); \
     } while (0)
 
+/* how many rANS streams started at odd / even offsets (coverage) */
+extern unsigned long emu_odd_streams[2];
+#define WC_EMU_NOTE_ODD(odd)                                                 \
+    do {                                                                     \
+        if (wc_lane() == 0)                                                  \
+            __atomic_fetch_add(&emu_odd_streams[(odd) ? 1 : 0], 1,           \
+                               __ATOMIC_RELAXED);                            \
+    } while (0)
+
 WC_D unsigned wc_tid() { return emu_t.tid; }
 WC_D unsigned wc_nthreads() { return emu_t.blk->nthreads; }
 WC_D unsigned wc_lane() { return emu_t.tid & 31u; }
@@ -219,6 +228,15 @@ WC_D uint32_t wc_sld8(const uint8_t *p)
 {
     emu_chk("shared read", p, 1, emu_smem());
     return *p;
+}
+WC_D uint32_t wc_sld16(const uint8_t *p)
+{
+    emu_chk("shared read", p, 2, emu_smem());
+    if ((uintptr_t)p & 1)
+        emu_fail("misaligned 2-byte shared read", p, 2, emu_smem());
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
 }
 WC_D uint32_t wc_sld32(const uint32_t *p)
 {

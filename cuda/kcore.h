@@ -48,6 +48,7 @@
 typedef uint4 wc_v4;
 
 #define WC_EMU_JOB(src, srclen, dst, dstlen) ((void)0)
+#define WC_EMU_NOTE_ODD(odd) ((void)0)
 #define WC_EMU_HASHJOB(p, len) ((void)0)
 
 WC_D unsigned wc_tid() { return threadIdx.x; }
@@ -95,6 +96,7 @@ WC_D void wc_st64(uint8_t *p, uint64_t v) { *(uint64_t *)p = v; }
 WC_D void wc_stv4(uint8_t *p, wc_v4 v) { *(uint4 *)p = v; }
 /* shared memory */
 WC_D uint32_t wc_sld8(const uint8_t *p) { return *p; }
+WC_D uint32_t wc_sld16(const uint8_t *p) { return *(const uint16_t *)p; }
 WC_D uint32_t wc_sld32(const uint32_t *p) { return *p; }
 WC_D void wc_sst16(uint8_t *p, wc_v4 v) { *(uint4 *)p = v; }
 
@@ -123,38 +125,48 @@ static const uint8_t wc_ksecret[192] = {
 };
 
 /* ---- merge: planes -> element (wc_planes_merge in src/codec.c) ------------
- * P holds plane k's byte in bits 8k..8k+7. */
+ * P holds plane k's byte in bits 8k..8k+7 (32-bit for elements up to 4
+ * bytes). FL: the dtype's float transform (BF16, F32, F64), else bytes most
+ * significant first. */
 template <int ES>
-WC_D uint64_t wc_merge(uint64_t P, unsigned dtype)
+struct wc_pw {
+    typedef uint32_t T;
+};
+template <>
+struct wc_pw<8> {
+    typedef uint64_t T;
+};
+
+template <int ES, bool FL>
+WC_D typename wc_pw<ES>::T wc_merge(typename wc_pw<ES>::T P)
 {
     if (ES == 1)
         return P & 0xff;
     if (ES == 2) {
         const uint32_t b0 = (uint32_t)P & 0xff, b1 = (uint32_t)(P >> 8) & 0xff;
-        if (dtype == WC_K_DT_BF16) /* [exponent, sign<<7 | mantissa] */
+        if (FL) /* BF16: [exponent, sign<<7 | mantissa] */
             return (b1 & 0x80) << 8 | b0 << 7 | (b1 & 0x7f);
-        return b0 << 8 | b1; /* most significant byte first */
+        return b0 << 8 | b1;
     }
     if (ES == 4) {
         const uint32_t b0 = (uint32_t)P & 0xff, b1 = (uint32_t)(P >> 8) & 0xff,
                        b2 = (uint32_t)(P >> 16) & 0xff,
                        b3 = (uint32_t)(P >> 24) & 0xff;
-        if (dtype == WC_K_DT_F32) /* [exp, sign<<7|m[22:16], m[15:8], m[7:0]] */
+        if (FL) /* F32: [exp, sign<<7|m[22:16], m[15:8], m[7:0]] */
             return (b1 & 0x80) << 24 | b0 << 23 | (b1 & 0x7f) << 16 | b2 << 8 | b3;
         return b0 << 24 | b1 << 16 | b2 << 8 | b3;
     }
     /* ES == 8: bytes most significant first; F64 planes are of rotl(x, 1) */
-    const uint64_t y = wc_bswap64(P);
-    if (dtype == WC_K_DT_F64)
-        return y >> 1 | y << 63;
-    return y;
+    const uint64_t y = wc_bswap64((uint64_t)P);
+    if (FL)
+        return (typename wc_pw<ES>::T)(y >> 1 | y << 63);
+    return (typename wc_pw<ES>::T)y;
 }
 
-template <int ES>
-WC_D void wc_store(uint8_t *dst, uint32_t i, uint64_t v, bool aligned)
+template <int ES, bool AL>
+WC_D void wc_store(uint8_t *p, typename wc_pw<ES>::T v)
 {
-    uint8_t *p = dst + (uint64_t)i * ES;
-    if (aligned) {
+    if (AL) {
         if (ES == 1)
             wc_st8(p, (uint32_t)v);
         else if (ES == 2)
@@ -162,18 +174,162 @@ WC_D void wc_store(uint8_t *dst, uint32_t i, uint64_t v, bool aligned)
         else if (ES == 4)
             wc_st32(p, (uint32_t)v);
         else
-            wc_st64(p, v);
-        return;
+            wc_st64(p, (uint64_t)v);
+    } else {
+        WC_UNROLL
+        for (int b = 0; b < ES; b++)
+            wc_st8(p + b, (uint32_t)(v >> (8 * b)));
     }
-    WC_UNROLL
-    for (int b = 0; b < ES; b++)
-        wc_st8(p + b, (uint32_t)(v >> (8 * b)));
 }
 
 WC_D uint32_t wc_ld32le(const uint8_t *p)
 {
     return wc_ld8(p) | wc_ld8(p + 1) << 8 | wc_ld8(p + 2) << 16 |
            wc_ld8(p + 3) << 24;
+}
+
+/* Per-warp decoding state of a chunk's RANS planes. Positions are relative
+ * to sb (the 16-byte aligned address at or below the stream start); a
+ * stream position r lives at ring[r % WC_G_RING]. */
+template <int NR>
+struct wc_rstate {
+    enum { RA = NR > 0 ? NR : 1 };
+    const uint8_t *sb[RA];
+    uint8_t *ring[RA];
+    uint32_t ep[RA];   /* stream end */
+    uint32_t cons[RA]; /* next word */
+    uint32_t fill[RA]; /* ring holds [fill - WC_G_RING, fill) */
+    uint32_t x[RA];    /* this lane's state */
+    uint32_t rsh[RA];  /* 8 * plane index */
+    bool odd[RA];      /* stream starts at an odd offset: unaligned words */
+    wc_v4 pend[RA];    /* next refill unit, loaded one refill ahead */
+};
+
+/* The planes that are not RANS (ES - NR of them): RAW ones are read from
+ * the payload (bit o of bits set), CONST ones are in the constant mask. */
+template <int ES, int NR>
+struct wc_rawp {
+    enum { NO = ES - NR > 0 ? ES - NR : 1 };
+    const uint8_t *p[NO];
+    uint32_t sh[NO];
+    uint32_t bits;
+};
+
+/* Refill each ring whose oldest unit is consumed. Called at most every two
+ * groups (<= 128 bytes of words): after it, fill - cons > WC_G_RING -
+ * WC_G_RUNIT = 1536 >= 128, so the words of the next two groups are in the
+ * ring, and a refill never overwrites a word not yet consumed. Uniform. */
+template <int NR>
+WC_D void wc_refill(wc_rstate<NR> &R, uint32_t lane16)
+{
+    WC_UNROLL
+    for (int q = 0; q < NR; q++) {
+        if (R.fill[q] + WC_G_RUNIT - R.cons[q] <= WC_G_RING) {
+            wc_syncwarp();
+            wc_sst16(R.ring[q] + ((R.fill[q] + lane16) & (WC_G_RING - 1)), R.pend[q]);
+            wc_syncwarp();
+            R.fill[q] += WC_G_RUNIT;
+            const uint32_t rel = R.fill[q] + lane16;
+            R.pend[q] = rel < R.ep[q] ? wc_ld16(R.sb[q] + rel) : wc_v4zero();
+        }
+    }
+}
+
+/* One group of 32 elements: element i of this lane (FULL: all 32 lanes
+ * have one). Lanes that need a word take them in lane order from cons:
+ * lane's word is at cons + 2 * popc(ballot & lanemask_lt). If the group's
+ * words run past the stream end the chunk is bad (warp-uniform test; the
+ * ring reads stay in the ring, their values are then never used). */
+template <int ES, int NR, bool FL, bool AL, bool ODD, bool FULL>
+WC_D void wc_step(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
+                  typename wc_pw<ES>::T cmask, const uint8_t *smem, uint8_t *out,
+                  uint32_t i, bool act, uint32_t lt, int &bad)
+{
+    typedef typename wc_pw<ES>::T PT;
+    PT P = cmask;
+    WC_UNROLL
+    for (int q = 0; q < NR; q++) {
+        const uint32_t *tab = (const uint32_t *)(smem + q * WC_G_TAB_BYTES);
+        uint32_t xx = R.x[q], sym = 0;
+        int need = 0;
+        if (FULL || act) {
+            const uint32_t e = wc_sld32(tab + (xx & ((1u << WC_K_PROB_BITS) - 1)));
+            sym = e & 0xff;
+            xx = ((e >> 8) & 0xfff) * (xx >> WC_K_PROB_BITS) + (e >> 20);
+            need = xx < WC_K_RANS_L;
+        }
+        const uint32_t b = wc_ballot(need);
+        const uint32_t tot = 2u * (uint32_t)wc_popc(b);
+        if (R.cons[q] + tot > R.ep[q])
+            bad = 1;
+        if (need) {
+            const uint32_t p = R.cons[q] + 2u * (uint32_t)wc_popc(b & lt);
+            const uint8_t *ring = R.ring[q];
+            uint32_t w;
+            if (!ODD || !R.odd[q]) /* p even: one aligned 16-bit load */
+                w = wc_sld16(ring + (p & (WC_G_RING - 1)));
+            else
+                w = wc_sld8(ring + (p & (WC_G_RING - 1))) |
+                    wc_sld8(ring + ((p + 1) & (WC_G_RING - 1))) << 8;
+            xx = xx << 16 | w;
+        }
+        R.x[q] = xx;
+        R.cons[q] += tot;
+        P |= (PT)sym << R.rsh[q];
+    }
+    if (FULL || act) {
+        WC_UNROLL
+        for (int o = 0; o < ES - NR; o++)
+            if (W.bits >> o & 1)
+                P |= (PT)wc_ld8(W.p[o] + i) << W.sh[o];
+        wc_store<ES, AL>(out, wc_merge<ES, FL>(P));
+    }
+}
+
+/* The element loop of a PLANES chunk, specialised per chunk on the merge
+ * (FL), the output alignment (AL) and whether any stream is at an odd
+ * offset (ODD). Full groups two at a time, then the partial last group.
+ * Returns this lane's bad flag. */
+template <int ES, int NR, bool FL, bool AL, bool ODD>
+WC_D int wc_planes_loop(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
+                        typename wc_pw<ES>::T cmask, const uint8_t *smem,
+                        uint8_t *dst, uint32_t n, uint32_t lane, uint32_t lt)
+{
+    const uint32_t lane16 = lane * 16u, nfull = n / 32;
+    int bad = 0;
+    uint8_t *out = dst + (uint64_t)lane * ES;
+    uint32_t i = lane, g = 0;
+    for (; g + 2 <= nfull; g += 2, i += 64, out += 64 * ES) {
+        wc_refill<NR>(R, lane16);
+        wc_step<ES, NR, FL, AL, ODD, true>(R, W, cmask, smem, out, i, true, lt, bad);
+        wc_step<ES, NR, FL, AL, ODD, true>(R, W, cmask, smem, out + 32 * ES, i + 32,
+                                           true, lt, bad);
+    }
+    if (g < nfull) {
+        wc_refill<NR>(R, lane16);
+        wc_step<ES, NR, FL, AL, ODD, true>(R, W, cmask, smem, out, i, true, lt, bad);
+        g++;
+        i += 32;
+        out += 32 * ES;
+    }
+    if (n % 32) {
+        wc_refill<NR>(R, lane16);
+        wc_step<ES, NR, FL, AL, ODD, false>(R, W, cmask, smem, out, i, i < n, lt, bad);
+    }
+    return bad;
+}
+
+template <int ES, int NR, bool FL, bool AL>
+WC_D int wc_planes_loop_odd(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
+                            typename wc_pw<ES>::T cmask, const uint8_t *smem,
+                            uint8_t *dst, uint32_t n, uint32_t lane, uint32_t lt,
+                            bool anyodd)
+{
+    /* Specialised for streams at even offsets only where it matters (the
+     * common 1-2 RANS plane classes): fewer instances to compile. */
+    if (anyodd || NR > 2)
+        return wc_planes_loop<ES, NR, FL, AL, true>(R, W, cmask, smem, dst, n, lane, lt);
+    return wc_planes_loop<ES, NR, FL, AL, false>(R, W, cmask, smem, dst, n, lane, lt);
 }
 
 /* ---- PLANES: one warp per chunk, ES-byte elements, NR RANS planes ---------
@@ -186,6 +342,7 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
                          const wc_gblock *blocks, uint32_t bidx,
                          uint32_t *err, uint8_t *smem)
 {
+    typedef typename wc_pw<ES>::T PT;
     const wc_gblock *B = &blocks[bidx];
     const unsigned lane = wc_lane(), warp = wc_warp();
     const unsigned RA = NR > 0 ? NR : 1; /* array extent */
@@ -216,28 +373,42 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
     int bad = (J.dlen % ES) != 0 || B->nplanes != ES || B->nrans != NR ||
               len < 4u * NR;
     uint32_t pos = 4u * NR;
-    const uint8_t *rawp[ES];
-    uint32_t roff[RA], rlen[RA], rsh[RA];
-    uint64_t cmask = 0;
-    unsigned j = 0;
+    uint32_t roff[RA], rlen[RA];
+    wc_rstate<NR> R;
+    wc_rawp<ES, NR> W;
+    PT cmask = 0;
+    unsigned j = 0, o = 0; /* RANS planes, other planes seen */
+    W.bits = 0;
     WC_UNROLL
     for (int q = 0; q < (int)RA; q++)
-        roff[q] = rlen[q] = rsh[q] = 0;
+        roff[q] = rlen[q] = R.rsh[q] = 0;
+    WC_UNROLL
+    for (int q = 0; q < (int)W.NO; q++) {
+        W.p[q] = src;
+        W.sh[q] = 0;
+    }
     WC_UNROLL
     for (int k = 0; k < ES; k++) {
-        rawp[k] = 0;
         if (bad)
             continue;
         const unsigned m = B->mode[k];
-        if (m == WC_K_CONST) {
-            cmask |= (uint64_t)B->cval[k] << (8 * k);
-        } else if (m == WC_K_RAW) {
+        if (m == WC_K_CONST && o < ES - NR) {
+            cmask |= (PT)B->cval[k] << (8 * k);
+            o++;
+        } else if (m == WC_K_RAW && o < ES - NR) {
             if (len - pos < n) {
                 bad = 1;
             } else {
-                rawp[k] = src + pos;
+                WC_UNROLL
+                for (int q = 0; q < (int)W.NO; q++)
+                    if ((unsigned)q == o) {
+                        W.p[q] = src + pos;
+                        W.sh[q] = 8u * k;
+                    }
+                W.bits |= 1u << o;
                 pos += n;
             }
+            o++;
         } else if (m == WC_K_RANS && j < NR) {
             const uint32_t r = wc_ld32le(src + 4u * j);
             if (len - pos < r || r < 4u * 32 || ((r - 4u * 32) & 1)) {
@@ -248,7 +419,7 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
                     if ((unsigned)q == j) {
                         roff[q] = pos;
                         rlen[q] = r;
-                        rsh[q] = 8u * k;
+                        R.rsh[q] = 8u * k;
                     }
                 pos += r;
             }
@@ -265,99 +436,71 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
         return;
     }
 
-    /* Word-stream rings: relative position r of a stream lives at
-     * ring[r % WC_G_RING]; positions are relative to the 16-byte aligned
-     * address sb at or below the stream start, so every refill is one
-     * aligned 16-byte load per lane. A lane loads a granule only if it
-     * starts before the stream end: reads stay inside the job's 16-byte
-     * rounded slot, and bytes past the stream end are never used (a word
-     * read past it marks the chunk bad). */
+    /* Word-stream rings. A lane loads a 16-byte granule only if it starts
+     * before the stream end: reads stay inside the job's 16-byte rounded
+     * slot, and bytes past the stream end are never used (a word read past
+     * it marks the chunk bad). */
     uint8_t *ringbase = smem + NR * WC_G_TAB_BYTES + (uint64_t)warp * NR * WC_G_RING;
-    const uint8_t *sb[RA];
-    uint32_t ep[RA], cons[RA], fill[RA], x[RA];
-    wc_v4 pend[RA];
     WC_UNROLL
     for (int q = 0; q < NR; q++) {
         const uint8_t *s = src + roff[q];
-        sb[q] = (const uint8_t *)((uintptr_t)s & ~(uintptr_t)15);
-        const uint32_t sp = (uint32_t)(s - sb[q]);
-        ep[q] = sp + rlen[q];
-        uint8_t *ring = ringbase + q * WC_G_RING;
+        R.sb[q] = (const uint8_t *)((uintptr_t)s & ~(uintptr_t)15);
+        const uint32_t sp = (uint32_t)(s - R.sb[q]);
+        R.ep[q] = sp + rlen[q];
+        R.odd[q] = sp & 1;
+        WC_EMU_NOTE_ODD(R.odd[q]);
+        uint8_t *ring = R.ring[q] = ringbase + q * WC_G_RING;
         for (uint32_t u = 0; u < WC_G_RING; u += WC_G_RUNIT) {
             const uint32_t rel = u + lane * 16u;
-            wc_sst16(ring + rel, rel < ep[q] ? wc_ld16(sb[q] + rel) : wc_v4zero());
+            wc_sst16(ring + rel, rel < R.ep[q] ? wc_ld16(R.sb[q] + rel) : wc_v4zero());
         }
-        fill[q] = WC_G_RING; /* ring holds [fill - WC_G_RING, fill) */
-        const uint32_t rel = fill[q] + lane * 16u;
-        pend[q] = rel < ep[q] ? wc_ld16(sb[q] + rel) : wc_v4zero();
-        cons[q] = sp + 4u * 32; /* next word */
+        R.fill[q] = WC_G_RING;
+        const uint32_t rel = R.fill[q] + lane * 16u;
+        R.pend[q] = rel < R.ep[q] ? wc_ld16(R.sb[q] + rel) : wc_v4zero();
+        R.cons[q] = sp + 4u * 32;
     }
     wc_syncwarp();
     WC_UNROLL
     for (int q = 0; q < NR; q++) {
-        const uint8_t *ring = ringbase + q * WC_G_RING;
-        const uint32_t o = cons[q] - 4u * 32 + 4u * lane; /* < 16 + 128 */
-        x[q] = wc_sld8(ring + o) | wc_sld8(ring + o + 1) << 8 |
-               wc_sld8(ring + o + 2) << 16 | wc_sld8(ring + o + 3) << 24;
-        if (x[q] < WC_K_RANS_L)
+        const uint8_t *ring = R.ring[q];
+        const uint32_t o = R.cons[q] - 4u * 32 + 4u * lane; /* < 16 + 128 */
+        R.x[q] = wc_sld8(ring + o) | wc_sld8(ring + o + 1) << 8 |
+                 wc_sld8(ring + o + 2) << 16 | wc_sld8(ring + o + 3) << 24;
+        if (R.x[q] < WC_K_RANS_L)
             bad = 1;
     }
 
+    /* One loop per (merge, alignment, odd streams): no per-element tests
+     * for them. */
     const uint32_t lt = (1u << lane) - 1u;
-    const bool aligned = ((uintptr_t)dst & (ES - 1)) == 0;
-    const uint32_t ng = (n + 31) / 32;
-    for (uint32_t g = 0; g < ng; g++) {
-        const uint32_t i = g * 32 + lane;
-        const bool act = i < n;
-        uint64_t P = cmask;
-        WC_UNROLL
-        for (int q = 0; q < NR; q++) {
-            uint8_t *ring = ringbase + q * WC_G_RING;
-            /* Refill when a whole unit of the ring is consumed. Invariant
-             * after this: fill - cons > WC_G_RING - WC_G_RUNIT >= 64, so
-             * the <= 32 words of this step are in the ring, and nothing
-             * not yet consumed is overwritten. Warp-uniform. */
-            if (fill[q] + WC_G_RUNIT - cons[q] <= WC_G_RING) {
-                wc_syncwarp();
-                wc_sst16(ring + ((fill[q] + lane * 16u) & (WC_G_RING - 1)), pend[q]);
-                wc_syncwarp();
-                fill[q] += WC_G_RUNIT;
-                const uint32_t rel = fill[q] + lane * 16u;
-                pend[q] = rel < ep[q] ? wc_ld16(sb[q] + rel) : wc_v4zero();
-            }
-            const uint32_t *tab = (const uint32_t *)(smem + q * WC_G_TAB_BYTES);
-            uint32_t xx = x[q], sym = 0;
-            int need = 0;
-            if (act) {
-                const uint32_t e = wc_sld32(tab + (xx & ((1u << WC_K_PROB_BITS) - 1)));
-                sym = e & 0xff;
-                xx = ((e >> 8) & 0xfff) * (xx >> WC_K_PROB_BITS) + (e >> 20);
-                need = xx < WC_K_RANS_L;
-            }
-            const uint32_t b = wc_ballot(need);
-            if (need) {
-                const uint32_t p = cons[q] + 2u * (uint32_t)wc_popc(b & lt);
-                if (p + 2 > ep[q])
-                    bad = 1;
-                else
-                    xx = xx << 16 | wc_sld8(ring + (p & (WC_G_RING - 1))) |
-                         wc_sld8(ring + ((p + 1) & (WC_G_RING - 1))) << 8;
-            }
-            x[q] = xx;
-            cons[q] += 2u * (uint32_t)wc_popc(b);
-            P |= (uint64_t)sym << rsh[q];
-        }
-        if (act) {
-            WC_UNROLL
-            for (int k = 0; k < ES; k++)
-                if (rawp[k])
-                    P |= (uint64_t)wc_ld8(rawp[k] + i) << (8 * k);
-            wc_store<ES>(dst, i, wc_merge<ES>(P, dtype), aligned);
-        }
-    }
+    bool anyodd = false;
     WC_UNROLL
     for (int q = 0; q < NR; q++)
-        if (cons[q] != ep[q] || x[q] != WC_K_RANS_L)
+        anyodd = anyodd || R.odd[q];
+    if (ES == 1) { /* one byte: no transform, always aligned */
+        bad |= wc_planes_loop_odd<ES, NR, false, true>(R, W, cmask, smem, dst, n,
+                                                       lane, lt, anyodd);
+    } else {
+        const bool fl = ES == 2 ? dtype == WC_K_DT_BF16
+                      : ES == 4 ? dtype == WC_K_DT_F32 : dtype == WC_K_DT_F64;
+        const bool al = ((uintptr_t)dst & (ES - 1)) == 0;
+        if (fl && al)
+            bad |= wc_planes_loop_odd<ES, NR, true, true>(R, W, cmask, smem, dst, n,
+                                                          lane, lt, anyodd);
+        else if (fl)
+            bad |= wc_planes_loop_odd<ES, NR, true, false>(R, W, cmask, smem, dst, n,
+                                                           lane, lt, anyodd);
+        else if (al)
+            bad |= wc_planes_loop_odd<ES, NR, false, true>(R, W, cmask, smem, dst, n,
+                                                           lane, lt, anyodd);
+        else
+            bad |= wc_planes_loop_odd<ES, NR, false, false>(R, W, cmask, smem, dst, n,
+                                                            lane, lt, anyodd);
+    }
+
+    WC_UNROLL
+    for (int q = 0; q < NR; q++)
+        if (R.cons[q] != R.ep[q] || R.x[q] != WC_K_RANS_L)
             bad = 1;
     const int anybad = wc_any(bad);
     if (anybad && lane == 0)
