@@ -152,8 +152,14 @@ int cli_has_suffix(const char *path, const char *suffix)
     return a >= b && !strcmp(path + a - b, suffix);
 }
 
+typedef struct {
+    int set;
+    dev_t dev;
+    ino_t ino;
+} cli_skip;
+
 static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
-                        void *ctx)
+                        void *ctx, const cli_skip *skip)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
@@ -188,9 +194,11 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
+            if (skip->set && st.st_dev == skip->dev && st.st_ino == skip->ino)
+                continue;
             rc = fn(ctx, full, sub, 1, 0);
             if (!rc)
-                rc = cli_walk_rec(root, sub, fn, ctx);
+                rc = cli_walk_rec(root, sub, fn, ctx, skip);
         } else if (S_ISREG(st.st_mode)) {
             rc = fn(ctx, full, sub, 0, (uint64_t)st.st_size);
         } else {
@@ -202,9 +210,22 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
     return rc;
 }
 
+int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
+                  void *ctx)
+{
+    cli_skip sk = {0};
+    struct stat st;
+    if (skip && !stat(skip, &st)) {
+        sk.set = 1;
+        sk.dev = st.st_dev;
+        sk.ino = st.st_ino;
+    }
+    return cli_walk_rec(root, "", fn, ctx, &sk);
+}
+
 int cli_walk(const char *root, cli_visit_fn fn, void *ctx)
 {
-    return cli_walk_rec(root, "", fn, ctx);
+    return cli_walk_skip(root, NULL, fn, ctx);
 }
 
 int cli_copy_file(const char *src, const char *dst, int force)

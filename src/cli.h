@@ -52,6 +52,11 @@ typedef int (*cli_visit_fn)(void *ctx, const char *src, const char *rel,
                             int is_dir, uint64_t size);
 int cli_walk(const char *root, cli_visit_fn fn, void *ctx);
 
+/* Like cli_walk, never entering the folder `skip` (the destination, when it
+ * lies inside the source: it grows while we walk). */
+int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
+                  void *ctx);
+
 /* Copy a plain file through a temporary name. Returns 0 or -WCODEC_E_*. */
 int cli_copy_file(const char *src, const char *dst, int force);
 

@@ -2,6 +2,7 @@
 #include "codec.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -287,9 +288,8 @@ void wc_segcodec_params_write(const wc_segcodec *c, uint8_t *p)
 int wc_segcodec_params_parse(wc_segcodec *c, const uint8_t *p, size_t len)
 {
     const uint8_t *end = p + len;
-    for (unsigned k = 0; k < c->nplanes; k++) {
+    for (unsigned k = 0; k < WC_MAX_PLANES; k++)
         c->dtab[k] = NULL;
-    }
     if (c->codec != WC_CODEC_PLANES)
         return len == 0 ? 0 : -1;
     if (c->nplanes != wc_dtype_size(c->dtype) || c->dtype == WC_DT_NONE)
@@ -357,8 +357,43 @@ size_t wc_chunk_bound(size_t bytes)
     return z > r ? z : r;
 }
 
-static _Thread_local ZSTD_CCtx *wc_cctx;
-static _Thread_local ZSTD_DCtx *wc_dctx;
+/* zstd contexts are reused per thread (creating one per chunk costs more
+ * than decoding it) and freed when the thread exits: packers and FUSE
+ * workers come and go. */
+typedef struct {
+    ZSTD_CCtx *c;
+    ZSTD_DCtx *d;
+} wc_zctx;
+
+static pthread_key_t wc_zkey;
+static pthread_once_t wc_zonce = PTHREAD_ONCE_INIT;
+
+static void wc_zctx_free(void *p)
+{
+    wc_zctx *z = p;
+    ZSTD_freeCCtx(z->c);
+    ZSTD_freeDCtx(z->d);
+    free(z);
+}
+
+static void wc_zkey_init(void)
+{
+    pthread_key_create(&wc_zkey, wc_zctx_free);
+}
+
+static wc_zctx *wc_zctx_get(void)
+{
+    pthread_once(&wc_zonce, wc_zkey_init);
+    wc_zctx *z = pthread_getspecific(wc_zkey);
+    if (!z) {
+        z = calloc(1, sizeof *z);
+        if (!z || pthread_setspecific(wc_zkey, z)) {
+            free(z);
+            return NULL;
+        }
+    }
+    return z;
+}
 
 static inline void wr32(uint8_t *p, uint32_t v)
 {
@@ -385,9 +420,10 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
         memcpy(dst, src, bytes);
         return bytes;
     case WC_CODEC_ZSTD: {
-        if (!wc_cctx && !(wc_cctx = ZSTD_createCCtx()))
+        wc_zctx *z = wc_zctx_get();
+        if (!z || (!z->c && !(z->c = ZSTD_createCCtx())))
             return WC_ENCODE_FAIL;
-        size_t r = ZSTD_compressCCtx(wc_cctx, dst, cap, src, bytes, zstd_level);
+        size_t r = ZSTD_compressCCtx(z->c, dst, cap, src, bytes, zstd_level);
         return ZSTD_isError(r) ? WC_ENCODE_FAIL : r;
     }
     case WC_CODEC_PLANES:
@@ -435,9 +471,10 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
         memcpy(dst, src, bytes);
         return 0;
     case WC_CODEC_ZSTD: {
-        if (!wc_dctx && !(wc_dctx = ZSTD_createDCtx()))
+        wc_zctx *z = wc_zctx_get();
+        if (!z || (!z->d && !(z->d = ZSTD_createDCtx())))
             return -1;
-        size_t r = ZSTD_decompressDCtx(wc_dctx, dst, bytes, src, len);
+        size_t r = ZSTD_decompressDCtx(z->d, dst, bytes, src, len);
         return !ZSTD_isError(r) && r == bytes ? 0 : -1;
     }
     case WC_CODEC_PLANES:

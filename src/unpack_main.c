@@ -117,7 +117,7 @@ int main(int argc, char **argv)
             return 1;
         }
         c.dst_root = dst;
-        if (cli_walk(src, tree_cb, &c))
+        if (cli_walk_skip(src, dst, tree_cb, &c))
             c.failed = 1;
         return c.failed ? 1 : 0;
     }
