@@ -416,7 +416,7 @@ static int batch_start(wc_job *J, int s, size_t *r)
     wcodec *w = J->w;
     uint64_t in = 0, out = 0;
     int rc, edges = 0;
-    uint8_t edge_of[2] = {0, 0};
+    uint32_t edge_of[2] = {0, 0}; /* batch index of the partial chunks */
     B->n = 0;
     while (*r < J->nreq && B->n < WC_MAXJ) {
         wc_req *q = &J->req[*r];
@@ -448,7 +448,7 @@ static int batch_start(wc_job *J, int s, size_t *r)
             break;
         if (J->device_out) {
             if (partial)
-                edge_of[edges++] = (uint8_t)B->n;
+                edge_of[edges++] = (uint32_t)B->n;
             else
                 it->dst = (uint64_t)(uintptr_t)q->ddst;
         } else {
@@ -534,8 +534,8 @@ static int batch_finish(wc_job *J, int s, uint8_t *tmp)
 {
     wc_batch *B = &J->b[s];
     wc_slot *S = &J->D->slot[s];
-    B->pending = 0;
     CU(cudaEventSynchronize(S->ev), "decode");
+    B->pending = 0;
     const uint32_t *err = (const uint32_t *)(S->h_desc + B->off_err);
     const uint64_t *hash = (const uint64_t *)(S->h_desc + B->off_hash);
     for (size_t i = 0; i < B->n; i++) {

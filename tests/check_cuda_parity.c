@@ -21,7 +21,9 @@
  *   compute-sanitizer --tool racecheck --error-exitcode 1 build/check_cuda_parity
  *   compute-sanitizer --tool synccheck --error-exitcode 1 build/check_cuda_parity
  *   compute-sanitizer --tool initcheck --error-exitcode 1 build/check_cuda_parity
- * (WCODEC_PARITY_QUICK=1 limits it to the generated files, for speed.)
+ * WCODEC_PARITY_QUICK=1: small generated files only, fewer random ranges
+ * (for slow runs: compute-sanitizer, or the mock build check_cuda_parity_mock
+ * that runs this test on the CPU warp emulator, see cuda/mockcuda.cc).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -64,6 +66,7 @@ static void fail(const char *fmt, ...)
     failures++;
 }
 
+static int quick;
 static uint64_t rng = 0x12345678;
 static uint64_t rnd(void)
 {
@@ -110,7 +113,7 @@ static void check_container(const char *path)
     if (rc || memcmp(got, ref, size))
         fail("decode_chunks to host: rc %d (%s), bytes %s", rc, wcodec_errdetail(),
              rc ? "-" : "differ");
-    for (int t = 0; t < 8 && n; t++) {
+    for (int t = 0; t < (quick ? 3 : 8) && n; t++) {
         uint64_t first = rnd() % n, count = 1 + rnd() % (n - first);
         uint64_t off, end;
         uint32_t len;
@@ -143,7 +146,7 @@ static void check_container(const char *path)
         memcmp(got, ref, size))
         fail("pread_cuda whole file: %zd (%s)", r, wcodec_errdetail());
     uint32_t cs = wcodec_chunk_size(w);
-    for (int t = 0; t < 40; t++) {
+    for (int t = 0; t < (quick ? 8 : 40); t++) {
         uint64_t off = rnd() % size;
         uint64_t max = size - off;
         uint64_t len;
@@ -256,6 +259,43 @@ static void check_corrupt(const char *path, const char *tmp)
 
 static char tmpdir[] = "/tmp/wcodec-parity-XXXXXX";
 
+/* WCODEC_PARITY_FALLBACK: the GPU is made to fail (the mock runtime's
+ * WCODEC_MOCK_FAIL): the public calls must still give the right bytes,
+ * from the CPU. */
+static int check_fallback(const char *path)
+{
+    cur = "fallback";
+    wcodec *w;
+    if (wcodec_open(path, &w)) {
+        fail("open: %s", wcodec_errdetail());
+        return 1;
+    }
+    uint64_t size = wcodec_size(w);
+    uint8_t *ref = malloc(size), *got = malloc(size), *d = NULL;
+    if (!ref || !got || wcodec_pread(w, ref, size, 0) != (ssize_t)size ||
+        cudaMalloc((void **)&d, size) != cudaSuccess) {
+        fail("setup");
+        return 1;
+    }
+    for (int round = 0; round < 2; round++) {
+        int rc = wcodec_decode_chunks(w, 0, wcodec_chunk_count(w), got, WCODEC_DEVICE_CUDA);
+        if (rc || memcmp(got, ref, size))
+            fail("round %d: decode_chunks after a GPU failure: %d", round, rc);
+        memset(got, 0, size);
+        ssize_t r = wcodec_pread_cuda(w, d, size, 0);
+        if (r != (ssize_t)size || cudaMemcpy(got, d, size, cudaMemcpyDeviceToHost) ||
+            memcmp(got, ref, size))
+            fail("round %d: pread_cuda after a GPU failure: %zd (%s)", round, r,
+                 wcodec_errdetail());
+    }
+    cudaFree(d);
+    free(ref);
+    free(got);
+    wcodec_close(w);
+    printf("fallback: the CPU served every read after the GPU failed\n");
+    return 0;
+}
+
 static int pack(const char *src, const char *name, uint32_t chunk, char *dst, size_t cap)
 {
     snprintf(dst, cap, "%s/%s.%u.wcodec", tmpdir, name, chunk);
@@ -287,24 +327,37 @@ int main(void)
     }
     char src[512], dst[600], tmp[600];
     snprintf(tmp, sizeof tmp, "%s/damaged.wcodec", tmpdir);
+    quick = getenv("WCODEC_PARITY_QUICK") != NULL;
+
+    if (getenv("WCODEC_PARITY_FALLBACK")) {
+        snprintf(src, sizeof src, "%s/fb.safetensors", tmpdir);
+        if (wc_tg_all_dtypes(src, 1, 7) || pack(src, "fb", 65536, dst, sizeof dst))
+            return 1;
+        check_fallback(dst);
+        unlink(src);
+        unlink(dst);
+        rmdir(tmpdir);
+        return failures ? 1 : 0;
+    }
 
     /* generated: every dtype; sizes x1 and x40 (to fill 256 KiB chunks) */
     static const unsigned scales[] = {1, 40};
     static const uint32_t chunks[] = {4096, 65536, 0};
-    for (int s = 0; s < 2; s++) {
+    const int ns = quick ? 1 : 2;
+    for (int s = 0; s < ns; s++) {
         snprintf(src, sizeof src, "%s/all%u.safetensors", tmpdir, scales[s]);
         if (wc_tg_all_dtypes(src, scales[s], 100 + s)) {
             fail("generate %s", src);
             continue;
         }
-        for (int c = 0; c < 3; c++) {
+        for (int c = quick ? 1 : 0; c < (quick ? 2 : 3); c++) {
             char name[32];
             snprintf(name, sizeof name, "all%u", scales[s]);
             if (pack(src, name, chunks[c], dst, sizeof dst))
                 continue;
             printf("generated x%u, chunk %u\n", scales[s], chunks[c]);
             check_container(dst);
-            if (s == 1 && c == 2)
+            if (s == ns - 1 && c == (quick ? 1 : 2))
                 check_corrupt(dst, tmp);
             unlink(dst);
         }
@@ -325,7 +378,7 @@ int main(void)
     unlink(src);
 
     const char *corpus = getenv("WCODEC_CORPUS");
-    if (getenv("WCODEC_PARITY_QUICK")) {
+    if (quick) {
         printf("corpus: skipped (WCODEC_PARITY_QUICK)\n");
     } else if (!corpus || !*corpus) {
         printf("corpus: WCODEC_CORPUS not set, skipped\n");
