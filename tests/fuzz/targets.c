@@ -3,7 +3,8 @@
  * Input layouts:
  *   fz_rans:  u8 m (m % FZ_RANS_MAXSYM + 1 pairs follow), u8 flags (bit 0:
  *             merge as BF16, else HI_LO), m x (u8 symbol, u8 weight), u24 LE
- *             n (symbols to decode, masked to 18 bits), then the block.
+ *             n (symbols to decode, masked to 16 bits: larger n only
+ *             costs time, the paths are the same), then the block.
  *             The table is rans_normalize() of counts[symbol] += weight + 1
  *             (a second symbol is added when only one is named).
  *   fz_chunk: u8 codec (% 4: 3 is unknown), u8 dtype (% WC_DT_COUNT), u16 LE
@@ -408,7 +409,7 @@ int fz_rans(const uint8_t *d, size_t n)
                    (unsigned long long)counts[s], freq[s]);
     const uint8_t *p = d + 2 + 2 * m;
     size_t ns = ((size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16) &
-                ((1u << 18) - 1);
+                0xFFFF;
     const uint8_t *blk = p + 3;
     size_t len = n - hdr;
 
