@@ -1,0 +1,94 @@
+#!/bin/sh
+# signals.sh - SIGINT, SIGTERM and SIGHUP to wcodec-pack and wcodec-unpack
+# at random moments: the tool exits 128+signal and removes its temporary
+# (no output, no .NAME.tmpXXXXXX left), or it had finished (exit 0, output
+# whole). Also in folder mode, where files already finished stay whole.
+. "$(dirname "$0")/common.sh"
+need_python
+R=${SIGNAL_ROUNDS:-5}
+gen "$T/a.safetensors" 64M 21
+t0=$(now_ms)
+"$WCODEC_PACK" -q "$T/a.safetensors" "$T/a.wcodec" || { echo "pack failed"; exit 1; }
+P=$(($(now_ms) - t0))
+t0=$(now_ms)
+"$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/a2.safetensors" || { echo "unpack failed"; exit 1; }
+U=$(($(now_ms) - t0))
+rm -f "$T/a2.safetensors"
+mkdir -p "$T/model"
+gen "$T/model/model-00001-of-00002.safetensors" 24M 22
+gen "$T/model/model-00002-of-00002.safetensors" 24M 23
+echo '{"x": 1}' > "$T/model/config.json"
+note "pack $P ms, unpack $U ms"
+
+stopped=0 finished=0
+round() { # round TOOL SIG
+    tool=$1 sig=$2
+    rm -rf "$T/out"
+    mkdir "$T/out"
+    case $tool in
+    pack)   rand d $((P + 1))
+            "$WCODEC_PACK" -q "$T/a.safetensors" "$T/out/a.wcodec" 2>/dev/null &
+            out=a.wcodec ;;
+    unpack) rand d $((U + 1))
+            "$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/out/a.safetensors" 2>/dev/null &
+            out=a.safetensors ;;
+    folder) rand d $((P + 1))
+            "$WCODEC_PACK" -q "$T/model" "$T/out/m" 2>/dev/null &
+            out=m ;;
+    esac
+    pid=$!
+    sleep_ms "$d"
+    kill -"$sig" $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    st=$?
+    FAULTS=$((FAULTS + 1))
+    what="$tool, SIG$sig after $d ms"
+    left=$(find "$T/out" -name '.*.tmp*')
+    [ -z "$left" ] || fail "$what: temporaries left: $left"
+    if [ $st -eq 0 ]; then
+        finished=$((finished + 1))
+    else
+        stopped=$((stopped + 1))
+        case $sig in HUP) want=129 ;; INT) want=130 ;; TERM) want=143 ;; esac
+        [ $st -eq $want ] || fail "$what: exit status $st, expected $want"
+    fi
+    case $tool in
+    pack)
+        if [ -e "$T/out/a.wcodec" ]; then
+            [ $st -eq 0 ] || fail "$what: a.wcodec exists after exit $st"
+            "$WCODEC_UNPACK" -q "$T/out/a.wcodec" "$T/out/c.safetensors" &&
+                cmp -s "$T/out/c.safetensors" "$T/a.safetensors" ||
+                { WRONG=$((WRONG + 1)); fail "$what: a.wcodec not whole"; }
+        fi ;;
+    unpack)
+        if [ -e "$T/out/a.safetensors" ]; then
+            [ $st -eq 0 ] || fail "$what: output exists after exit $st"
+            cmp -s "$T/out/a.safetensors" "$T/a.safetensors" ||
+                { WRONG=$((WRONG + 1)); fail "$what: output not whole"; }
+        fi ;;
+    folder)
+        # every .wcodec that exists is whole
+        for w in "$T"/out/m/*.wcodec; do
+            [ -e "$w" ] || continue
+            n=$(basename "$w" .wcodec)
+            "$WCODEC_UNPACK" -q "$w" "$T/out/c.safetensors" &&
+                cmp -s "$T/out/c.safetensors" "$T/model/$n.safetensors" ||
+                { WRONG=$((WRONG + 1)); fail "$what: $n.wcodec not whole"; }
+            rm -f "$T/out/c.safetensors"
+        done ;;
+    esac
+}
+
+for sig in INT TERM HUP; do
+    note "SIG$sig: $R x pack, $R x unpack, $R x folder pack"
+    i=0
+    while [ $i -lt "$R" ]; do
+        round pack $sig
+        round unpack $sig
+        round folder $sig
+        i=$((i + 1))
+    done
+done
+note "$stopped stopped by the signal, $finished finished first"
+[ $stopped -ge $((R * 9 / 2)) ] || fail "too few runs were stopped in flight"
+finish
