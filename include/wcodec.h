@@ -146,8 +146,9 @@ int wcodec_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
 ssize_t wcodec_pread_cuda(wcodec *w, void *dev_dst, size_t len, uint64_t off);
 
 /* ---- description ---------------------------------------------------------
- * The presented file is a sequence of segments: the header, each tensor
- * coded on its own, and runs of small tensors and gaps coded together. */
+ * The presented file is a sequence of segments: the header; tensors, where
+ * neighbouring tensors of one dtype share a segment (and its tables) when
+ * that codes smaller; and runs of tiny tensors and gaps coded together. */
 
 typedef struct {
     uint64_t offset;      /* in the presented file */

@@ -104,8 +104,9 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
                        size_t cap, uint8_t *scratch, int zstd_level);
 
 /* Decode one chunk payload into dst (exactly `bytes` bytes). scratch must
- * hold WC_MAX_PLANES * bytes / elemsize. Returns 0, or -1 if the payload is
- * corrupt. Never reads outside [src, src+len) nor writes past dst+bytes. */
+ * hold `bytes` bytes (the planes: element size x elements). Returns 0, or
+ * -1 if the payload is corrupt. Never reads outside [src, src+len) nor
+ * writes past dst+bytes. */
 int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
                     uint8_t *dst, size_t bytes, uint8_t *scratch);
 
