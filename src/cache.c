@@ -383,7 +383,11 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
     cache_track *t = NULL, *victim = &s->t[0];
     for (int i = 0; i < CACHE_TRACKS; i++) {
         cache_track *x = &s->t[i];
-        if (x->used && off + CACHE_SEQ_BACK >= x->next &&
+        /* Kernel read-ahead sends a window's requests at once and
+         * several threads serve them in any order: a run also takes
+         * requests from as far back as its own window reaches. */
+        uint64_t back = x->window > CACHE_SEQ_BACK ? x->window : CACHE_SEQ_BACK;
+        if (x->used && off + back >= x->next &&
             off <= x->next + CACHE_SEQ_FORWARD) {
             t = x;
             break;

@@ -15,8 +15,9 @@
  *    the kernel page cache keeps those bytes), so streams do not push each
  *    other's read-ahead out.
  *  - A stream (one per open file) tracks up to CACHE_TRACKS sequential
- *    runs; a read within 1 MiB behind or 16 MiB ahead of a run continues
- *    it (kernel read-ahead and several FUSE threads reorder requests), and
+ *    runs; a read within 1 MiB (or the run's read-ahead window, if
+ *    larger) behind or 16 MiB ahead of a run continues it (kernel
+ *    read-ahead and several FUSE threads reorder requests), and
  *    a run read twice in a row gets a read-ahead window that doubles up to
  *    `readahead` bytes, decoded on the prefetch threads. Read-ahead that is
  *    queued or decoded but not read yet is capped at half the capacity.
