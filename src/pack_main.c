@@ -115,6 +115,17 @@ static void *pack_worker_main(void *arg)
     }
 }
 
+static void free_jobs(pack_ctx *c)
+{
+    for (size_t i = 0; i < c->njobs; i++) {
+        free(c->jobs[i].src);
+        free(c->jobs[i].dst);
+    }
+    free(c->jobs);
+    c->jobs = NULL;
+    c->njobs = c->cap = 0;
+}
+
 static int add_job(pack_ctx *c, const char *src, const char *dst, uint64_t size)
 {
     if (c->njobs == c->cap) {
@@ -288,6 +299,7 @@ int main(int argc, char **argv)
                    cli_human(c.out_bytes, b, 32),
                    100.0 * (double)c.out_bytes / (double)c.in_bytes);
         }
+        free_jobs(&c);
         return c.failed ? 1 : 0;
     }
     char dbuf[4096];
@@ -308,5 +320,6 @@ int main(int argc, char **argv)
         return 1;
     }
     run_jobs(&c);
+    free_jobs(&c);
     return c.failed ? 1 : 0;
 }
