@@ -292,7 +292,9 @@ static int cache_acquire(cache *c, cache_file *f, uint64_t k,
             int err = e->err;
             cache_unpin(e);
             if (attempt >= 2)
-                return wc_fail(-err, "%s", wcodec_errdetail());
+                return wc_fail(-err, "chunk %llu: decode failed in another "
+                                     "thread",
+                               (unsigned long long)k);
             continue;
         }
         e = cache_reserve(c, f, k, 0);
