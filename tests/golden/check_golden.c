@@ -389,7 +389,8 @@ static buf build(uint64_t fsz, uint32_t cs, uint8_t codec, uint8_t dtype,
     s[33] = dtype;
     for (uint64_t k = 0; k < nchunks; k++)
         rec(s + WC_SEG_REC + k * WC_CHUNK_REC, k, ctx);
-    memcpy(s + WC_SEG_REC + nchunks * WC_CHUNK_REC, params, ps);
+    if (ps)
+        memcpy(s + WC_SEG_REC + nchunks * WC_CHUNK_REC, params, ps);
     put_super(o.b, fsz, WC_SUPER_SIZE + payload, isz, nchunks, cs, 1, ix);
     return o;
 }
@@ -446,6 +447,8 @@ static void expect_open(const char *what, const buf *b, int want)
     }
     if (rc)
         check_detail(what, "open");
+    else
+        close_buf(w);
     printf("ok hostile %s: %s\n", what, rc ? name_of(rc) : "opens");
 }
 
