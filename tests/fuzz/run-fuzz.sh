@@ -25,6 +25,7 @@ for t in "$@"; do
     echo "== $t: $S s"
     # malloc_limit_mb: any single allocation over 1 GiB is a finding (a
     # hostile size that was not bounded before allocating).
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     "$bin" "$W/$t" $dict -max_total_time="$S" -print_final_stats=1 \
         -timeout=20 -rss_limit_mb=2560 -malloc_limit_mb=1024 \
