@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
@@ -143,9 +144,35 @@ static void cache_lru_place(cache *c, cache_entry *e, int cold)
     at->next = e;
 }
 
+/* Chunk buffers of 64 KiB and more come straight from mmap: glibc would
+ * serve them from per-thread arenas that keep what is freed in one thread
+ * for that arena alone, and the daemon's resident size would creep past
+ * the capacity. Smaller ones use malloc (one mapping each would make too
+ * many). The size alone says which, so buffers can move between entries. */
+#define CACHE_MMAP_MIN (64u << 10)
+
+static uint8_t *cache_buf_alloc(uint32_t cap)
+{
+    if (cap < CACHE_MMAP_MIN)
+        return malloc(cap);
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void cache_buf_free(uint8_t *p, uint32_t cap)
+{
+    if (!p)
+        return;
+    if (cap < CACHE_MMAP_MIN)
+        free(p);
+    else
+        munmap(p, cap);
+}
+
 static void cache_entry_free(cache_entry *e)
 {
-    free(e->data);
+    cache_buf_free(e->data, e->cap);
     free(e);
 }
 
@@ -158,9 +185,10 @@ static void cache_clear_ahead(cache *c, cache_entry *e)
     }
 }
 
-/* Remove a READY, unpinned entry. @return its buffer when keep is set
- * (the caller reuses it), else NULL. */
-static uint8_t *cache_evict(cache *c, cache_entry *e, int keep)
+/* Remove a READY, unpinned entry. With keep, the entry (buffer included)
+ * is returned for reuse instead of freed: steady-state reading then
+ * allocates nothing. */
+static cache_entry *cache_evict(cache *c, cache_entry *e, int keep)
 {
     cache_hash_remove(c, e);
     cache_lru_unlink(e);
@@ -168,13 +196,10 @@ static uint8_t *cache_evict(cache *c, cache_entry *e, int keep)
     if (e->ahead)
         c->st.prefetch_dropped++;
     cache_clear_ahead(c, e);
-    uint8_t *buf = NULL;
-    if (keep) {
-        buf = e->data;
-        e->data = NULL;
-    }
+    if (keep)
+        return e;
     cache_entry_free(e);
-    return buf;
+    return NULL;
 }
 
 /* Reserve chunk k of f (not in the cache) as LOADING, evicting cold
@@ -185,7 +210,7 @@ static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
                                   int prefetch)
 {
     uint32_t need = f->chunk_size;
-    uint8_t *buf = NULL;
+    cache_entry *e = NULL; /* an evicted entry of the right size, reused */
     while (c->used + need > c->cfg.capacity) {
         cache_entry *v = c->lru.prev;
         while (v != &c->lru && v->pins)
@@ -193,25 +218,30 @@ static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
         if (v == &c->lru)
             break;
         c->st.evictions++;
-        uint8_t *b = cache_evict(c, v, !buf && v->cap == need);
-        if (b)
-            buf = b;
+        cache_entry *r = cache_evict(c, v, !e && v->cap == need);
+        if (r)
+            e = r;
     }
     if (prefetch && c->used + need > c->cfg.capacity) {
-        free(buf);
+        if (e)
+            cache_entry_free(e);
         return NULL;
     }
-    cache_entry *e = calloc(1, sizeof *e);
-    if (!e || (!buf && !(buf = malloc(need)))) {
-        free(e);
-        free(buf);
-        return NULL;
+    if (e) {
+        uint8_t *buf = e->data;
+        memset(e, 0, sizeof *e);
+        e->data = buf;
+    } else {
+        e = calloc(1, sizeof *e);
+        if (!e || !(e->data = cache_buf_alloc(need))) {
+            free(e);
+            return NULL;
+        }
     }
     uint64_t coff;
     wcodec_chunk_extent(f->w, k, &coff, &e->len);
     e->f = f;
     e->chunk = k;
-    e->data = buf;
     e->cap = need;
     e->state = ENTRY_LOADING;
     size_t h = cache_hash(c, f, k);

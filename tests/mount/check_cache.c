@@ -195,7 +195,8 @@ static void test_thrash(wcodec *w)
     cache_stats st;
     cache_get_stats(c, &st);
     /* Overshoot only by what the readers' own requests span. */
-    uint64_t bound = cap + 6 * ((300u << 10) / 4096 + 2) * 4096;
+    uint64_t cs = wcodec_chunk_size(w);
+    uint64_t bound = cap + 6 * ((1u << 20) / cs + 2) * cs;
     CHECK(st.peak_bytes <= bound, "peak %llu > bound %llu",
           (unsigned long long)st.peak_bytes, (unsigned long long)bound);
     CHECK(st.evictions > 0, "no evictions with a 1 MiB cache");
@@ -379,6 +380,23 @@ int main(void)
     test_dedup(w);
     test_prefetch(w);
     wcodec_close(w);
+    /* Chunks of 64 KiB and more live in buffers of their own mapping. */
+    po.chunk_size = 64u << 10;
+    po.force = 1;
+    if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
+        fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
+        return 1;
+    }
+    printf("container: %llu chunks of %u\n",
+           (unsigned long long)wcodec_chunk_count(w), wcodec_chunk_size(w));
+    test_thrash(w);
+    test_prefetch(w);
+    wcodec_close(w);
+    po.chunk_size = 4096;
+    if (wcodec_pack_file(st_path, wc_path, &po)) {
+        fprintf(stderr, "pack: %s\n", wcodec_errdetail());
+        return 1;
+    }
     test_corrupt();
     unlink(st_path);
     unlink(wc_path);
