@@ -20,7 +20,10 @@ gen "$T/model/model-00002-of-00002.safetensors" 24M 23
 echo '{"x": 1}' > "$T/model/config.json"
 note "pack $P ms, unpack $U ms"
 
-stopped=0 finished=0
+# A signal that lands after the output was renamed into place (while the
+# tool exits) stops it with 128+sig although the output is whole: allowed,
+# counted as "late". What must never be is a partial output or a temporary.
+stopped=0 finished=0 late=0
 round() { # round TOOL SIG
     tool=$1 sig=$2
     rm -rf "$T/out"
@@ -55,14 +58,14 @@ round() { # round TOOL SIG
     case $tool in
     pack)
         if [ -e "$T/out/a.wcodec" ]; then
-            [ $st -eq 0 ] || fail "$what: a.wcodec exists after exit $st"
+            [ $st -eq 0 ] || late=$((late + 1))
             "$WCODEC_UNPACK" -q "$T/out/a.wcodec" "$T/out/c.safetensors" &&
                 cmp -s "$T/out/c.safetensors" "$T/a.safetensors" ||
                 { WRONG=$((WRONG + 1)); fail "$what: a.wcodec not whole"; }
         fi ;;
     unpack)
         if [ -e "$T/out/a.safetensors" ]; then
-            [ $st -eq 0 ] || fail "$what: output exists after exit $st"
+            [ $st -eq 0 ] || late=$((late + 1))
             cmp -s "$T/out/a.safetensors" "$T/a.safetensors" ||
                 { WRONG=$((WRONG + 1)); fail "$what: output not whole"; }
         fi ;;
@@ -89,6 +92,6 @@ for sig in INT TERM HUP; do
         i=$((i + 1))
     done
 done
-note "$stopped stopped by the signal, $finished finished first"
+note "$stopped stopped by the signal ($late of them after the output was complete), $finished finished first"
 [ $stopped -ge $((R * 9 / 2)) ] || fail "too few runs were stopped in flight"
 finish
