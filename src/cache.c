@@ -12,14 +12,12 @@
  */
 #include "cache.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "error.h"
-#include "reader.h"
 
 #define CACHE_READAHEAD_MIN (2ull << 20) /* first window of a run */
 #define CACHE_BATCH_MAX 32               /* chunks per GPU prefetch batch */
@@ -379,7 +377,7 @@ static cache_job cache_queue_pop(cache *c)
 /* Queue the chunks of [from, to) that are not cached, while the read-ahead
  * budget lasts. Cache lock held. @return the offset queued up to. */
 static uint64_t cache_enqueue(cache *c, cache_file *f, uint64_t from,
-                              uint64_t to, uint64_t *qfirst, uint64_t *qend)
+                              uint64_t to)
 {
     uint64_t k, reached = from, coff;
     uint32_t clen;
@@ -395,27 +393,13 @@ static uint64_t cache_enqueue(cache *c, cache_file *f, uint64_t from,
                 cache_queue_push(c, f, k))
                 break;
             c->ahead += f->chunk_size;
-            if (!queued++)
-                *qfirst = k;
-            *qend = k + 1;
+            queued++;
         }
         reached = coff + clen;
     }
     if (queued)
         pthread_cond_broadcast(&c->work);
     return reached;
-}
-
-/* Ask the kernel to read the payloads of chunks [first, end) from disk
- * now: the container's own read-ahead sees the decoders' reads of several
- * streams interleaved, and a cold read then waits on the disk. */
-static void cache_fetch_payloads(cache_file *f, uint64_t first, uint64_t end)
-{
-    const wc_chunk *a = &f->w->chunk[first], *b = &f->w->chunk[end - 1];
-    if (b->offset + b->csize > a->offset)
-        posix_fadvise(f->w->fd, (off_t)a->offset,
-                      (off_t)(b->offset + b->csize - a->offset),
-                      POSIX_FADV_WILLNEED);
 }
 
 /* Note a read of [off, off + len) on stream s and queue read-ahead for the
@@ -425,7 +409,7 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
 {
     if (!s)
         return 0;
-    uint64_t end = off + len, qfirst = 0, qend = 0;
+    uint64_t end = off + len;
     pthread_mutex_lock(&s->lock);
     s->tick++;
     cache_track *t = NULL, *victim = &s->t[0];
@@ -465,16 +449,13 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
         uint64_t from = t->ra_end > end ? t->ra_end : end;
         if (target > from) {
             pthread_mutex_lock(&c->lock);
-            uint64_t reached = cache_enqueue(c, s->f, from, target, &qfirst,
-                                             &qend);
+            uint64_t reached = cache_enqueue(c, s->f, from, target);
             pthread_mutex_unlock(&c->lock);
             if (reached > t->ra_end)
                 t->ra_end = reached;
         }
     }
     pthread_mutex_unlock(&s->lock);
-    if (qend > qfirst)
-        cache_fetch_payloads(s->f, qfirst, qend);
     return seq;
 }
 

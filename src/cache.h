@@ -19,9 +19,8 @@
  *    larger) behind or 16 MiB ahead of a run continues it (kernel
  *    read-ahead and several FUSE threads reorder requests), and
  *    a run read twice in a row gets a read-ahead window that doubles up to
- *    `readahead` bytes, decoded on the prefetch threads (and the payload
- *    bytes of the window are asked of the kernel at once). Read-ahead that
- *    is queued or decoded but not read yet is capped at half the capacity.
+ *    `readahead` bytes, decoded on the prefetch threads. Read-ahead that is
+ *    queued or decoded but not read yet is capped at half the capacity.
  */
 #ifndef WC_CACHE_H
 #define WC_CACHE_H
