@@ -42,8 +42,8 @@ typedef struct mount_inode {
     int container;
     uint64_t nlookup; /* kernel references; guarded by the fs inode lock */
     char *path;       /* relative to the source folder; "." is the root */
-    pthread_mutex_t open_lock; /* first lookup opens the container;
-                                  also guards the two fields below */
+    pthread_mutex_t open_lock; /* the first lookup opens the container
+                                  under it; it also guards last_err* */
     wcodec *w;
     int wfd;
     cache_file *cf;
