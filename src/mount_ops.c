@@ -52,6 +52,8 @@ typedef struct mount_inode {
 } mount_inode;
 
 struct mount_fs {
+    pthread_mutex_t flock; /* guards files */
+    struct mount_file *files;
     int src_fd;
     char *src;
     cache *cache;
@@ -60,8 +62,11 @@ struct mount_fs {
     mount_inode root;
 };
 
-/* An open file: a container read through the cache, or a plain file. */
-typedef struct {
+/* An open file: a container read through the cache, or a plain file.
+ * Open files are listed in the fs: RELEASE is asynchronous, so some may
+ * still be open when the session ends, and are freed then. */
+typedef struct mount_file {
+    struct mount_file *prev, *next;
     mount_inode *in;
     int fd;
     cache_stream *s;
@@ -372,6 +377,7 @@ int mount_fs_create(const char *src, mount_fs **out)
     fs->root.nlookup = 1;
     pthread_mutex_init(&fs->root.open_lock, NULL);
     pthread_mutex_init(&fs->ilock, NULL);
+    pthread_mutex_init(&fs->flock, NULL);
     *out = fs;
     return 0;
 }
@@ -386,10 +392,42 @@ int mount_fs_start(mount_fs *fs, const cache_config *cfg)
     return 0;
 }
 
+static void mount_file_track(mount_fs *fs, mount_file *mf)
+{
+    pthread_mutex_lock(&fs->flock);
+    mf->prev = NULL;
+    mf->next = fs->files;
+    if (fs->files)
+        fs->files->prev = mf;
+    fs->files = mf;
+    pthread_mutex_unlock(&fs->flock);
+}
+
+/* Unlist and free an open file. */
+static void mount_file_free(mount_fs *fs, mount_file *mf)
+{
+    pthread_mutex_lock(&fs->flock);
+    if (mf->prev)
+        mf->prev->next = mf->next;
+    else
+        fs->files = mf->next;
+    if (mf->next)
+        mf->next->prev = mf->prev;
+    pthread_mutex_unlock(&fs->flock);
+    cache_stream_close(fs->cache, mf->s);
+    if (mf->fd >= 0)
+        close(mf->fd);
+    free(mf);
+}
+
 void mount_fs_destroy(mount_fs *fs)
 {
     if (!fs)
         return;
+    /* Files whose RELEASE had not arrived when the session ended; their
+     * streams go before the inodes and the cache they point into. */
+    while (fs->files)
+        mount_file_free(fs, fs->files);
     /* The kernel does not forget every inode before unmounting. */
     for (size_t b = 0; b < MOUNT_NBUCKET; b++)
         while (fs->bucket[b]) {
@@ -417,6 +455,7 @@ void mount_fs_destroy(mount_fs *fs)
     if (fs->src_fd >= 0)
         close(fs->src_fd);
     pthread_mutex_destroy(&fs->ilock);
+    pthread_mutex_destroy(&fs->flock);
     pthread_mutex_destroy(&fs->root.open_lock);
     free(fs->root.path);
     free(fs->src);
@@ -540,13 +579,9 @@ static void mount_op_open(fuse_req_t req, fuse_ino_t ino,
     }
     fi->fh = (uint64_t)(uintptr_t)mf;
     fi->keep_cache = 1; /* immutable: page cache survives close and reopen */
-    if (fuse_reply_open(req, fi) == -ENOENT) {
-        /* The opener was interrupted: the kernel will not release it. */
-        cache_stream_close(fs->cache, mf->s);
-        if (mf->fd >= 0)
-            close(mf->fd);
-        free(mf);
-    }
+    mount_file_track(fs, mf);
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        mount_file_free(fs, mf); /* opener interrupted: no release comes */
 }
 
 /* Log a failed read with the library's detail (file and chunk). The kernel
@@ -606,11 +641,7 @@ static void mount_op_release(fuse_req_t req, fuse_ino_t ino,
 {
     (void)ino;
     mount_fs *fs = mount_req_fs(req);
-    mount_file *mf = (mount_file *)(uintptr_t)fi->fh;
-    cache_stream_close(fs->cache, mf->s);
-    if (mf->fd >= 0)
-        close(mf->fd);
-    free(mf);
+    mount_file_free(fs, (mount_file *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 
