@@ -48,13 +48,18 @@ struct cache_entry {
     int err;
 };
 
+/* A chunk to decode ahead, for the run that asked for it (a job whose
+ * chunk that run has already read past is stale and skipped). */
 typedef struct {
     cache_file *f;
     uint64_t chunk;
+    cache_stream *s;
+    int track;
 } cache_job;
 
 typedef struct {
-    uint64_t next;   /* a read starting near here continues the run */
+    uint64_t next;   /* a read starting near here continues the run; read
+                        by prefetch threads without the stream lock */
     uint64_t ra_end; /* read-ahead queued up to here */
     uint64_t window;
     uint64_t tick;   /* last use, to replace the stalest run */
@@ -194,7 +199,7 @@ static cache_entry *cache_evict(cache *c, cache_entry *e, int keep)
     cache_lru_unlink(e);
     c->used -= e->cap;
     if (e->ahead)
-        c->st.prefetch_dropped++;
+        c->st.prefetch_wasted++;
     cache_clear_ahead(c, e);
     if (keep)
         return e;
@@ -269,7 +274,7 @@ static void cache_complete(cache *c, cache_entry *e, int rc)
         cache_hash_remove(c, e);
         c->used -= e->cap;
         if (e->ahead)
-            c->st.prefetch_dropped++;
+            c->st.prefetch_wasted++;
         cache_clear_ahead(c, e);
         c->st.errors++;
         if (!e->pins)
@@ -347,7 +352,7 @@ static int cache_acquire(cache *c, cache_file *f, uint64_t k,
 
 /* ---- read-ahead -------------------------------------------------------------- */
 
-static int cache_queue_push(cache *c, cache_file *f, uint64_t k)
+static int cache_queue_push(cache *c, cache_job j)
 {
     if (c->qlen == c->qcap) {
         size_t ncap = c->qcap ? 2 * c->qcap : 256;
@@ -361,7 +366,7 @@ static int cache_queue_push(cache *c, cache_file *f, uint64_t k)
         c->qcap = ncap;
         c->qhead = 0;
     }
-    c->q[(c->qhead + c->qlen) % c->qcap] = (cache_job){f, k};
+    c->q[(c->qhead + c->qlen) % c->qcap] = j;
     c->qlen++;
     return 0;
 }
@@ -374,11 +379,13 @@ static cache_job cache_queue_pop(cache *c)
     return j;
 }
 
-/* Queue the chunks of [from, to) that are not cached, while the read-ahead
- * budget lasts. Cache lock held. @return the offset queued up to. */
-static uint64_t cache_enqueue(cache *c, cache_file *f, uint64_t from,
-                              uint64_t to)
+/* Queue the chunks of [from, to) that are not cached for track ti of s,
+ * while the read-ahead budget lasts. Cache lock held. @return the offset
+ * queued up to. */
+static uint64_t cache_enqueue(cache *c, cache_stream *s, int ti,
+                              uint64_t from, uint64_t to)
 {
+    cache_file *f = s->f;
     uint64_t k, reached = from, coff;
     uint32_t clen;
     int queued = 0;
@@ -390,7 +397,7 @@ static uint64_t cache_enqueue(cache *c, cache_file *f, uint64_t from,
             break;
         if (!cache_lookup(c, f, k)) {
             if (c->ahead + f->chunk_size > c->ahead_max ||
-                cache_queue_push(c, f, k))
+                cache_queue_push(c, (cache_job){f, k, s, ti}))
                 break;
             c->ahead += f->chunk_size;
             queued++;
@@ -429,12 +436,16 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
     }
     if (t) {
         t->hits++;
-        if (end > t->next)
-            t->next = end;
     } else {
         t = victim;
-        *t = (cache_track){.next = end, .ra_end = end, .used = 1};
+        __atomic_store_n(&t->next, 0, __ATOMIC_RELAXED);
+        t->ra_end = end;
+        t->window = 0;
+        t->hits = 0;
+        t->used = 1;
     }
+    if (end > t->next)
+        __atomic_store_n(&t->next, end, __ATOMIC_RELAXED);
     t->tick = s->tick;
     int seq = t->hits > 0;
     uint64_t ra = c->cfg.readahead;
@@ -449,7 +460,8 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
         uint64_t from = t->ra_end > end ? t->ra_end : end;
         if (target > from) {
             pthread_mutex_lock(&c->lock);
-            uint64_t reached = cache_enqueue(c, s->f, from, target);
+            uint64_t reached = cache_enqueue(c, s, (int)(t - s->t), from,
+                                             target);
             pthread_mutex_unlock(&c->lock);
             if (reached > t->ra_end)
                 t->ra_end = reached;
@@ -457,6 +469,17 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
     }
     pthread_mutex_unlock(&s->lock);
     return seq;
+}
+
+/* Has the run that queued j read past its chunk already? (Prefetch lags
+ * when readers outrun it; decoding behind them would only be evicted.) */
+static int cache_job_stale(const cache_job *j)
+{
+    uint64_t coff;
+    uint32_t clen;
+    uint64_t next = __atomic_load_n(&j->s->t[j->track].next, __ATOMIC_RELAXED);
+    wcodec_chunk_extent(j->f->w, j->chunk, &coff, &clen);
+    return coff + clen <= next;
 }
 
 /* Prefetch thread: decode queued chunks. On the CPU one chunk at a time
@@ -477,8 +500,9 @@ static void *cache_prefetch_main(void *arg)
         }
         cache_job j = cache_queue_pop(c);
         cache_file *f = j.f;
-        if (cache_lookup(c, f, j.chunk)) {
+        if (cache_lookup(c, f, j.chunk) || cache_job_stale(&j)) {
             c->ahead -= f->chunk_size;
+            c->st.prefetch_skipped++;
             continue;
         }
         unsigned n = 0;
@@ -486,7 +510,7 @@ static void *cache_prefetch_main(void *arg)
             cache_entry *e = cache_reserve(c, f, j.chunk + n, 1);
             if (!e) {
                 c->ahead -= f->chunk_size;
-                c->st.prefetch_dropped++;
+                c->st.prefetch_skipped++;
                 break;
             }
             e->ahead = 1; /* its bytes were counted in c->ahead when queued */
@@ -494,7 +518,8 @@ static void *cache_prefetch_main(void *arg)
             run[n++] = e;
             if (n == batch || !c->qlen || c->q[c->qhead].f != f ||
                 c->q[c->qhead].chunk != j.chunk + n ||
-                cache_lookup(c, f, j.chunk + n))
+                cache_lookup(c, f, j.chunk + n) ||
+                cache_job_stale(&c->q[c->qhead]))
                 break;
             cache_queue_pop(c);
         }
@@ -718,14 +743,15 @@ int cache_file_add(cache *c, wcodec *w, cache_file **out)
     return 0;
 }
 
-/* Drop the queued read-ahead of f. Cache lock held. */
-static void cache_drop_jobs(cache *c, cache_file *f)
+/* Drop the queued read-ahead of file f or of stream s. Cache lock held. */
+static void cache_drop_jobs(cache *c, const cache_file *f,
+                            const cache_stream *s)
 {
     size_t kept = 0;
     for (size_t i = 0; i < c->qlen; i++) {
         cache_job j = c->q[(c->qhead + i) % c->qcap];
-        if (j.f == f)
-            c->ahead -= f->chunk_size;
+        if (j.f == f || j.s == s)
+            c->ahead -= j.f->chunk_size;
         else
             c->q[(c->qhead + kept++) % c->qcap] = j;
     }
@@ -735,7 +761,7 @@ static void cache_drop_jobs(cache *c, cache_file *f)
 /* Drop every trace of f. Cache lock held; no decode of f in flight. */
 static void cache_file_purge(cache *c, cache_file *f)
 {
-    cache_drop_jobs(c, f);
+    cache_drop_jobs(c, f, NULL);
     for (size_t b = 0; b < c->nbucket; b++) {
         cache_entry *e = c->bucket[b];
         while (e) {
@@ -755,7 +781,7 @@ void cache_file_remove(cache *c, cache_file *f)
         return;
     pthread_mutex_lock(&c->lock);
     /* Drop queued work first so no new decode of f starts while we wait. */
-    cache_drop_jobs(c, f);
+    cache_drop_jobs(c, f, NULL);
     while (f->loading)
         pthread_cond_wait(&c->done, &c->lock);
     cache_file_purge(c, f);
@@ -777,9 +803,12 @@ int cache_stream_open(cache *c, cache_file *f, cache_stream **out)
 
 void cache_stream_close(cache *c, cache_stream *s)
 {
-    (void)c;
     if (!s)
         return;
+    /* Queued jobs point at the stream's runs. */
+    pthread_mutex_lock(&c->lock);
+    cache_drop_jobs(c, NULL, s);
+    pthread_mutex_unlock(&c->lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

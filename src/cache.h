@@ -77,6 +77,7 @@ void cache_file_remove(cache *c, cache_file *f);
 /* A stream: sequential-access state of one open file.
  * @return 0 and *out, or -WCODEC_E_NOMEM. */
 int cache_stream_open(cache *c, cache_file *f, cache_stream **out);
+/* Drops the stream's queued read-ahead. No read on s may be in progress. */
 void cache_stream_close(cache *c, cache_stream *s);
 
 /* Pinned bytes of a read: iov[0..n) point into cached chunks and stay
@@ -113,7 +114,9 @@ typedef struct {
     uint64_t misses;        /* chunk decoded by the reading thread */
     uint64_t prefetched;    /* chunk decoded by a prefetch thread */
     uint64_t prefetch_used; /* ... and later read */
-    uint64_t prefetch_dropped; /* read-ahead given up: no room or failed */
+    uint64_t prefetch_skipped; /* queued, not decoded: cached already, its
+                                  reader got there first, or no room */
+    uint64_t prefetch_wasted;  /* decoded ahead, evicted before any read */
     uint64_t evictions;
     uint64_t errors;        /* failed decodes */
     uint64_t bytes;         /* decoded bytes held now */

@@ -440,13 +440,14 @@ void mount_fs_destroy(mount_fs *fs)
         cache_get_stats(fs->cache, &st);
         mount_log(LOG_INFO,
                   "cache: %llu hits, %llu waits, %llu misses, %llu "
-                  "prefetched (%llu used, %llu dropped), %llu evictions, "
-                  "%llu decode errors, peak %llu MiB",
+                  "prefetched (%llu used, %llu wasted, %llu skipped), %llu "
+                  "evictions, %llu decode errors, peak %llu MiB",
                   (unsigned long long)st.hits, (unsigned long long)st.waits,
                   (unsigned long long)st.misses,
                   (unsigned long long)st.prefetched,
                   (unsigned long long)st.prefetch_used,
-                  (unsigned long long)st.prefetch_dropped,
+                  (unsigned long long)st.prefetch_wasted,
+                  (unsigned long long)st.prefetch_skipped,
                   (unsigned long long)st.evictions,
                   (unsigned long long)st.errors,
                   (unsigned long long)(st.peak_bytes >> 20));
