@@ -57,6 +57,7 @@ struct mount_fs {
     int src_fd;
     char *src;
     cache *cache;
+    unsigned max_readahead; /* asked of the kernel at init; 0 = its own */
     pthread_mutex_t ilock;
     mount_inode *bucket[MOUNT_NBUCKET];
     mount_inode root;
@@ -382,6 +383,11 @@ int mount_fs_create(const char *src, mount_fs **out)
     return 0;
 }
 
+void mount_fs_set_max_readahead(mount_fs *fs, unsigned bytes)
+{
+    fs->max_readahead = bytes;
+}
+
 int mount_fs_start(mount_fs *fs, const cache_config *cfg)
 {
     if (cache_create(cfg, &fs->cache)) {
@@ -467,9 +473,13 @@ void mount_fs_destroy(mount_fs *fs)
 
 static void mount_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    mount_fs *fs = userdata;
     /* Requests of up to 1 MiB (max_pages follows max_write in libfuse). */
     conn->max_write = 1u << 20;
+    /* The kernel keeps the smaller of this and the mount's read-ahead
+     * (which mount_main.c raises, as root, before this reply). */
+    if (fs->max_readahead > conn->max_readahead)
+        conn->max_readahead = fs->max_readahead;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     /* Files never change: no need to compare mtimes to drop page cache. */

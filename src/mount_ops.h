@@ -23,6 +23,10 @@ typedef struct mount_fs mount_fs;
  * @return 0 and *out, or -1 with the reason logged. */
 int mount_fs_create(const char *src, mount_fs **out);
 
+/* Read-ahead to ask of the kernel at init (it keeps the smaller of this
+ * and the mount's own setting); 0 keeps the kernel's offer. */
+void mount_fs_set_max_readahead(mount_fs *fs, unsigned bytes);
+
 /* Start the chunk cache and its prefetch threads (after daemonizing: fork
  * keeps no threads). @return 0, or -1 with the reason logged. */
 int mount_fs_start(mount_fs *fs, const cache_config *cfg);

@@ -38,6 +38,7 @@ st() { "$@" >/dev/null 2>&1; echo $?; }
 [ "$(st "$WCODEC_MOUNT" -o cache_size=lots "$SRC" "$MNT")" = 2 ] || fail "bad cache_size"
 [ "$(st "$WCODEC_MOUNT" -o cache_size=100K "$SRC" "$MNT")" = 2 ] || fail "cache_size too small"
 [ "$(st "$WCODEC_MOUNT" --device=tpu "$SRC" "$MNT")" = 2 ] || fail "bad device"
+[ "$(st "$WCODEC_MOUNT" -o kernel_readahead=2G "$SRC" "$MNT")" = 2 ] || fail "kernel_readahead too big"
 [ "$(st "$WCODEC_MOUNT" -o no_such_option "$SRC" "$MNT")" = 2 ] || fail "unknown option"
 [ "$(st "$WCODEC_MOUNT" "$TMP/nonexistent" "$MNT")" = 1 ] || fail "missing SRC"
 out=$("$WCODEC_MOUNT" --device=cuda "$SRC" "$TMP/no-such-mnt" 2>&1)
@@ -47,6 +48,14 @@ case $out in
 *) note "a GPU is usable here: --device=cuda got past the check ($out)" ;;
 esac
 is_mounted "$TMP/no-such-mnt" && fail "mounted anyway"
+
+note "kernel read-ahead raised (root only)"
+mount_start "$SRC" "$MNT" -o kernel_readahead=2M || exit 1
+if [ "$(id -u)" = 0 ]; then
+    ra=$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb" 2>/dev/null)
+    [ "$ra" = 2048 ] || fail "read_ahead_kb is $ra, not 2048"
+fi
+mount_stop "$MNT" "$MOUNT_PID"
 
 for sig in TERM INT; do
     note "SIG$sig unmounts cleanly"
