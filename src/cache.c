@@ -18,9 +18,13 @@
 #include <sys/mman.h>
 
 #include "error.h"
+#include "reader.h"
 
 #define CACHE_READAHEAD_MIN (2ull << 20) /* first window of a run */
 #define CACHE_BATCH_MAX 32               /* chunks per GPU prefetch batch */
+/* Chunks per CPU prefetch job: their payloads come in one read (a few
+ * MiB), while a reader waiting on the first waits only a few ms more. */
+#define CACHE_BATCH_CPU 8
 
 enum { ENTRY_LOADING, ENTRY_READY, ENTRY_FAILED };
 
@@ -482,16 +486,17 @@ static int cache_job_stale(const cache_job *j)
     return coff + clen <= next;
 }
 
-/* Prefetch thread: decode queued chunks. On the CPU one chunk at a time
- * (readers waiting for the next chunk get it soonest); on a GPU, runs of
- * consecutive chunks of one file in one batch. */
+/* Prefetch thread: decode queued runs of consecutive chunks of one file,
+ * up to CACHE_BATCH_CPU on the CPU (one payload read each, decoded
+ * straight into the entries) or CACHE_BATCH_MAX on a GPU (one batch). */
 static void *cache_prefetch_main(void *arg)
 {
     cache *c = arg;
     uint8_t *staging = NULL;
     size_t staging_cap = 0;
     cache_entry *run[CACHE_BATCH_MAX];
-    unsigned batch = c->cfg.device == WCODEC_DEVICE_CUDA ? CACHE_BATCH_MAX : 1;
+    int gpu = c->cfg.device == WCODEC_DEVICE_CUDA;
+    unsigned batch = gpu ? CACHE_BATCH_MAX : CACHE_BATCH_CPU;
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
         if (!c->qlen) {
@@ -527,7 +532,12 @@ static void *cache_prefetch_main(void *arg)
             continue;
         pthread_mutex_unlock(&c->lock);
         int rc;
-        if (n == 1) {
+        if (!gpu) {
+            uint8_t *dst[CACHE_BATCH_CPU];
+            for (unsigned i = 0; i < n; i++)
+                dst[i] = run[i]->data;
+            rc = wc_decode_run(f->w, j.chunk, n, dst);
+        } else if (n == 1) {
             rc = cache_decode(c, f, j.chunk, 1, run[0]->data);
         } else {
             size_t total = 0;

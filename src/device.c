@@ -43,16 +43,21 @@ int wcodec_cuda_available(void)
 int wc_cpu_decode_chunks(wcodec *w, uint64_t first, uint64_t count,
                          void *dst)
 {
-    uint8_t *o = dst;
-    for (uint64_t k = first; k < first + count; k++) {
-        uint64_t off;
-        uint32_t len;
-        int rc = wcodec_chunk_extent(w, k, &off, &len);
-        if (!rc)
-            rc = wcodec_chunk_decode(w, k, o);
+    uint8_t *o = dst, *d[64];
+    while (count) {
+        uint64_t n = count < 64 ? count : 64;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t off;
+            uint32_t len;
+            wcodec_chunk_extent(w, first + i, &off, &len);
+            d[i] = o;
+            o += len;
+        }
+        int rc = wc_decode_run(w, first, n, d);
         if (rc)
             return rc;
-        o += len;
+        first += n;
+        count -= n;
     }
     return 0;
 }

@@ -38,8 +38,11 @@ static void mount_usage(FILE *f)
 "                           suffixes K, M, G)\n"
 "  -o readahead=SIZE        largest read-ahead window of a sequential reader\n"
 "                           (default 16M; 0 turns read-ahead off)\n"
-"  -o prefetch_threads=N    threads decoding ahead of readers (default: the\n"
-"                           number of CPUs)\n"
+"  -o prefetch_threads=N    threads decoding ahead of readers (default:\n"
+"                           twice the number of CPUs, at most 32)\n"
+"  -o source_io=MODE        read containers with direct I/O, past the page\n"
+"                           cache (direct, the default), or through it\n"
+"                           (buffered)\n"
 "  -o kernel_readahead=SIZE\n"
 "                           the kernel's read-ahead on this mount, set when\n"
 "                           run as root (default 1M; 0 leaves the kernel's)\n"
@@ -75,6 +78,7 @@ typedef struct {
     char *readahead;
     char *kernel_readahead;
     char *device;
+    char *source_io;
     unsigned prefetch_threads;
     int notify_fd;
     int show_help;
@@ -89,6 +93,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOUNT_OPT("readahead=%s", readahead),
     MOUNT_OPT("kernel_readahead=%s", kernel_readahead),
     MOUNT_OPT("prefetch_threads=%u", prefetch_threads),
+    MOUNT_OPT("source_io=%s", source_io),
     MOUNT_OPT("device=%s", device),
     MOUNT_OPT("--device=%s", device),
     MOUNT_OPT("notify_fd=%d", notify_fd),
@@ -143,12 +148,24 @@ static int mount_probe_cuda(void)
 
 /* Check and convert our options. @return 0, or 2 (usage error) / 1. */
 static int mount_config(const mount_opts *o, cache_config *cfg,
-                        uint64_t *kernel_ra)
+                        uint64_t *kernel_ra, int *direct)
 {
     uint64_t v;
     cache_config_init(cfg);
+    /* A prefetch thread waits on its read about as long as it decodes:
+     * two per CPU keep both the disk and the CPUs busy. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->prefetch_threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (unsigned)ncpu;
+    cfg->prefetch_threads = ncpu < 1 ? 2 : ncpu > 16 ? 32 : 2 * (unsigned)ncpu;
+    *direct = 1;
+    if (o->source_io) {
+        if (!strcmp(o->source_io, "buffered")) {
+            *direct = 0;
+        } else if (strcmp(o->source_io, "direct")) {
+            fprintf(stderr, "wcodec-mount: source_io: expected direct or "
+                            "buffered, not '%s'\n", o->source_io);
+            return 2;
+        }
+    }
     if (o->cache_size) {
         if (cli_parse_size(o->cache_size, &v) || v < (1u << 20)) {
             fprintf(stderr, "wcodec-mount: cache_size: expected a size of at "
@@ -329,7 +346,8 @@ int main(int argc, char **argv)
         goto out_args;
     }
     uint64_t kernel_ra;
-    if ((ret = mount_config(&o, &cfg, &kernel_ra)))
+    int direct;
+    if ((ret = mount_config(&o, &cfg, &kernel_ra, &direct)))
         goto out_args;
     ret = 1;
     struct stat mst;
@@ -346,6 +364,7 @@ int main(int argc, char **argv)
     mount_raise_nofile();
     if (mount_fs_create(o.src, &fs))
         goto out_args;
+    mount_fs_set_direct(fs, direct);
     se = fuse_session_new(&args, &mount_ops, sizeof mount_ops, fs);
     if (!se) {
         ret = 2; /* libfuse said which option it did not know */
@@ -413,6 +432,7 @@ out_args:
     free(o.cache_size);
     free(o.readahead);
     free(o.kernel_readahead);
+    free(o.source_io);
     free(mnt_abs);
     free(o.device);
     free(co.mountpoint);

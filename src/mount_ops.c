@@ -15,6 +15,7 @@
  * be repaired while mounted.
  */
 #include "mount_ops.h"
+#include "reader.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ struct mount_fs {
     char *src;
     cache *cache;
     unsigned max_readahead; /* asked of the kernel at init; 0 = its own */
+    int direct;             /* read payloads with direct I/O */
     pthread_mutex_t ilock;
     mount_inode *bucket[MOUNT_NBUCKET];
     mount_inode root;
@@ -288,8 +290,12 @@ static int mount_container_open(mount_fs *fs, mount_inode *in)
         rc = mount_errno(r);
         goto out;
     }
-    /* Payloads are read in order by sequential streams: a deeper kernel
-     * read-ahead on the container keeps the disk ahead of the decoders. */
+    /* Payloads go once from disk into a decoder, so they bypass the page
+     * cache where the file system allows (see wc_reader_set_direct);
+     * elsewhere a deeper kernel read-ahead keeps the disk ahead. */
+    if (fs->direct)
+        wc_reader_set_direct(w, openat(fs->src_fd, in->path,
+                                       O_RDONLY | O_CLOEXEC | O_DIRECT));
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     in->wfd = fd;
     in->cf = cf;
@@ -386,6 +392,11 @@ int mount_fs_create(const char *src, mount_fs **out)
 void mount_fs_set_max_readahead(mount_fs *fs, unsigned bytes)
 {
     fs->max_readahead = bytes;
+}
+
+void mount_fs_set_direct(mount_fs *fs, int on)
+{
+    fs->direct = on;
 }
 
 int mount_fs_start(mount_fs *fs, const cache_config *cfg)

@@ -27,6 +27,10 @@ int mount_fs_create(const char *src, mount_fs **out);
  * and the mount's own setting); 0 keeps the kernel's offer. */
 void mount_fs_set_max_readahead(mount_fs *fs, unsigned bytes);
 
+/* Read container payloads with direct I/O (source_io=direct), where the
+ * file system allows it. Before mount_fs_start. */
+void mount_fs_set_direct(mount_fs *fs, int on);
+
 /* Start the chunk cache and its prefetch threads (after daemonizing: fork
  * keeps no threads). @return 0, or -1 with the reason logged. */
 int mount_fs_start(mount_fs *fs, const cache_config *cfg);

@@ -35,6 +35,8 @@ typedef struct {
     size_t planes_cap;
     uint8_t *decoded;
     size_t decoded_cap;
+    uint8_t *span; /* payloads of a run, aligned for direct I/O */
+    size_t span_cap;
 } wc_tls;
 
 static pthread_key_t wc_tls_key;
@@ -48,6 +50,7 @@ static void wc_tls_free(void *p)
     free(t->payload);
     free(t->planes);
     free(t->decoded);
+    free(t->span);
     free(t);
 }
 
@@ -262,6 +265,7 @@ int wcodec_open_fd(int fd, const char *name, wcodec **out)
     if (!w)
         return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", name);
     w->fd = fd;
+    w->dfd = -1;
     w->name = strdup(name ? name : "(fd)");
     int rc = w->name ? wc_load(w) : wc_fail(WCODEC_E_NOMEM, "out of memory");
     if (rc) {
@@ -294,6 +298,8 @@ void wcodec_close(wcodec *w)
     wc_device_close(w); /* GPU decode tables of this handle */
     if (w->own_fd)
         close(w->fd);
+    if (w->dfd >= 0)
+        close(w->dfd);
     if (w->seg)
         for (uint32_t i = 0; i < w->nseg; i++)
             wc_segcodec_free(&w->seg[i].c);
@@ -349,50 +355,188 @@ int wcodec_chunk_extent(const wcodec *w, uint64_t chunk, uint64_t *off,
     return 0;
 }
 
-int wcodec_chunk_decode(wcodec *w, uint64_t k, void *dst)
+/* ---- payload reads and chunk decode ---------------------------------------- */
+
+/* Direct I/O wants file offsets, lengths and buffers aligned to the
+ * logical block size; 4096 covers every block size in use. */
+#define WC_DIRECT_ALIGN 4096u
+/* Most payload bytes one run read fetches (a few MiB keeps the disk busy
+ * without holding much memory per thread). */
+#define WC_RUN_MAX (8u << 20)
+
+void wc_reader_set_direct(wcodec *w, int dfd)
 {
-    uint64_t off;
-    uint32_t len;
-    int rc = wcodec_chunk_extent(w, k, &off, &len);
-    if (rc)
-        return rc;
-    const wc_chunk *ch = &w->chunk[k];
-    wc_tls *t = wc_tls_get(w);
-    if (!t)
-        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
-    /* Raw chunks are read straight into the destination. */
-    uint8_t *buf = (ch->flags & WC_CHUNK_F_RAW) ? dst : t->payload;
+    if (w->dfd >= 0)
+        close(w->dfd);
+    w->dfd = dfd;
+    w->direct = dfd >= 0;
+}
+
+/* pread until n bytes or end of file. @return bytes read, or -errno. */
+static ssize_t wc_pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
     size_t got = 0;
-    while (got < ch->csize) {
-        ssize_t r = pread(w->fd, buf + got, ch->csize - got,
-                          (off_t)(ch->offset + got));
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return wc_fail(WCODEC_E_IO, "%s: chunk %llu: %s", w->name,
-                           (unsigned long long)k, strerror(errno));
+            return -errno;
         if (r == 0)
-            return wc_fail(WCODEC_E_TRUNCATED,
-                           "%s: chunk %llu (bytes %llu..%llu): container "
-                           "truncated",
-                           w->name, (unsigned long long)k,
-                           (unsigned long long)off,
-                           (unsigned long long)(off + len));
+            break;
         got += (size_t)r;
     }
-    if (!(ch->flags & WC_CHUNK_F_RAW) &&
-        wc_chunk_decode(&w->seg[w->chunk_seg[k]].c, buf, ch->csize, dst, len,
-                        t->planes))
+    return (ssize_t)got;
+}
+
+static int wc_span_grow(wc_tls *t, size_t need)
+{
+    if (t->span_cap >= need)
+        return 0;
+    void *p;
+    if (posix_memalign(&p, WC_DIRECT_ALIGN, need))
+        return -1;
+    free(t->span);
+    t->span = p;
+    t->span_cap = need;
+    return 0;
+}
+
+/* Read the n payload bytes at off, for chunk k (named in errors): into buf,
+ * or, with buf NULL or direct reads on, into the thread's span buffer.
+ * @return where the bytes are, or NULL with the error set in *rc. */
+static const uint8_t *wc_payload_read(wcodec *w, wc_tls *t, uint8_t *buf,
+                                      uint64_t off, size_t n, uint64_t k,
+                                      int *rc)
+{
+    ssize_t r;
+    if (!n) /* an empty payload (a constant chunk): nothing to read */
+        return buf ? buf : (const uint8_t *)"";
+    if (__atomic_load_n(&w->direct, __ATOMIC_RELAXED)) {
+        uint64_t a = off & ~(uint64_t)(WC_DIRECT_ALIGN - 1);
+        size_t need = (size_t)(off + n - a);
+        size_t span = (need + WC_DIRECT_ALIGN - 1) & ~(size_t)(WC_DIRECT_ALIGN - 1);
+        if (wc_span_grow(t, span)) {
+            *rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+            return NULL;
+        }
+        r = wc_pread_all(w->dfd, t->span, span, a);
+        if (r >= (ssize_t)need)
+            return t->span + (off - a);
+        if (r >= 0 || r != -EINVAL)
+            goto fail;
+        /* This file system takes no direct I/O: use the page cache. */
+        __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);
+    }
+    if (!buf) {
+        if (wc_span_grow(t, n)) {
+            *rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+            return NULL;
+        }
+        buf = t->span;
+    }
+    r = wc_pread_all(w->fd, buf, n, off);
+    if (r == (ssize_t)n)
+        return buf;
+fail:
+    if (r < 0) {
+        *rc = wc_fail(WCODEC_E_IO, "%s: chunk %llu: %s", w->name,
+                      (unsigned long long)k, strerror((int)-r));
+    } else {
+        uint64_t doff;
+        uint32_t dlen;
+        wcodec_chunk_extent(w, k, &doff, &dlen);
+        *rc = wc_fail(WCODEC_E_TRUNCATED,
+                      "%s: chunk %llu (bytes %llu..%llu): container truncated",
+                      w->name, (unsigned long long)k,
+                      (unsigned long long)doff,
+                      (unsigned long long)(doff + dlen));
+    }
+    return NULL;
+}
+
+/* Decode chunk k from its payload p into dst and check its checksum. */
+static int wc_chunk_finish(wcodec *w, wc_tls *t, uint64_t k, const uint8_t *p,
+                           uint8_t *dst)
+{
+    uint64_t off;
+    uint32_t len;
+    wcodec_chunk_extent(w, k, &off, &len);
+    const wc_chunk *ch = &w->chunk[k];
+    if (ch->flags & WC_CHUNK_F_RAW) {
+        if (p != dst)
+            memcpy(dst, p, len);
+    } else if (wc_chunk_decode(&w->seg[w->chunk_seg[k]].c, p, ch->csize, dst,
+                               len, t->planes)) {
         return wc_fail(WCODEC_E_CORRUPT,
                        "%s: chunk %llu (bytes %llu..%llu): payload does not "
                        "decode",
                        w->name, (unsigned long long)k, (unsigned long long)off,
                        (unsigned long long)(off + len));
+    }
     if (wc_hash64(dst, len) != ch->checksum)
         return wc_fail(WCODEC_E_CORRUPT,
                        "%s: chunk %llu (bytes %llu..%llu): checksum mismatch",
                        w->name, (unsigned long long)k, (unsigned long long)off,
                        (unsigned long long)(off + len));
+    return 0;
+}
+
+int wcodec_chunk_decode(wcodec *w, uint64_t k, void *dst)
+{
+    if (k >= w->nchunks)
+        return wc_fail(WCODEC_E_RANGE, "%s: chunk %llu out of range", w->name,
+                       (unsigned long long)k);
+    const wc_chunk *ch = &w->chunk[k];
+    wc_tls *t = wc_tls_get(w);
+    if (!t)
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+    /* Buffered raw chunks are read straight into the destination. */
+    uint8_t *buf = (ch->flags & WC_CHUNK_F_RAW) ? dst : t->payload;
+    int rc = 0;
+    const uint8_t *p = wc_payload_read(w, t, buf, ch->offset, ch->csize, k,
+                                       &rc);
+    return p ? wc_chunk_finish(w, t, k, p, dst) : rc;
+}
+
+int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
+                  uint8_t *const dst[])
+{
+    if (first > w->nchunks || count > w->nchunks - first)
+        return wc_fail(WCODEC_E_RANGE, "%s: chunks %llu+%llu out of range",
+                       w->name, (unsigned long long)first,
+                       (unsigned long long)count);
+    wc_tls *t = wc_tls_get(w);
+    if (!t)
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+    for (uint64_t i = 0; i < count;) {
+        /* The longest run of back-to-back payloads from chunk first + i. */
+        const wc_chunk *c0 = &w->chunk[first + i];
+        uint64_t j = i + 1, end = c0->offset + c0->csize;
+        while (j < count) {
+            const wc_chunk *cj = &w->chunk[first + j];
+            if (cj->offset != end || end + cj->csize - c0->offset > WC_RUN_MAX)
+                break;
+            end += cj->csize;
+            j++;
+        }
+        int rc = 0;
+        const uint8_t *p = wc_payload_read(w, t, NULL, c0->offset,
+                                           (size_t)(end - c0->offset),
+                                           first + i, &rc);
+        for (uint64_t k = i; k < j; k++) {
+            /* A short or failed read is retried chunk by chunk, so the
+             * error names the chunk it hits. */
+            rc = p ? wc_chunk_finish(w, t, first + k,
+                                     p + (w->chunk[first + k].offset -
+                                          c0->offset),
+                                     dst[k])
+                   : wcodec_chunk_decode(w, first + k, dst[k]);
+            if (rc)
+                return rc;
+        }
+        i = j;
+    }
     return 0;
 }
 

@@ -8,6 +8,8 @@
 struct wcodec {
     int fd;
     int own_fd;
+    int dfd;    /* the same file opened O_DIRECT for payload reads, or -1 */
+    int direct; /* payloads are read through dfd (cleared if it fails) */
     char *name;
     uint64_t file_size;
     uint64_t packed_size;
@@ -20,5 +22,16 @@ struct wcodec {
     uint32_t *chunk_seg; /* segment of each chunk */
     uint8_t digest[WC_DIGEST_SIZE];
 };
+
+/* Payload reads bypass the page cache through dfd, which the handle then
+ * owns (closed by wcodec_close). A reader that fills its own cache with
+ * decoded chunks wants this: the compressed bytes are read once, and
+ * copying them out of the page cache cost as much CPU as decoding them. */
+void wc_reader_set_direct(wcodec *w, int dfd);
+
+/* Decode chunks first..first+count-1 into dst[0..count-1], reading each
+ * run of payloads that lie back to back in the file with one read. */
+int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
+                  uint8_t *const dst[]);
 
 #endif

@@ -335,6 +335,55 @@ START_TEST(chunk_api)
 }
 END_TEST
 
+/* Runs of chunks decode to the same bytes as single chunks, reading their
+ * payloads buffered and with direct I/O (where the file system has it),
+ * from every start and for every run length up to a few. */
+START_TEST(decode_runs)
+{
+    packed p = pack_model(CS, 2);
+    for (int direct = 0; direct < 2; direct++) {
+        wcodec *w;
+        ck_assert_int_eq(wcodec_open(p.dst, &w), 0);
+        if (direct) {
+            int dfd = open(p.dst, O_RDONLY | O_DIRECT);
+            if (dfd < 0) { /* e.g. tmpfs before Linux 6.6 */
+                fprintf(stderr, "decode_runs: no O_DIRECT here (%s)\n",
+                        strerror(errno));
+                wcodec_close(w);
+                break;
+            }
+            wc_reader_set_direct(w, dfd);
+        }
+        uint64_t nc = wcodec_chunk_count(w);
+        uint8_t *out[5];
+        for (int i = 0; i < 5; i++)
+            out[i] = tu_guard_alloc(CS);
+        for (uint64_t k = 0; k < nc; k++) {
+            for (uint64_t n = 1; n <= 5 && k + n <= nc; n++) {
+                ck_assert_int_eq(wc_decode_run(w, k, n, out), 0);
+                for (uint64_t i = 0; i < n; i++) {
+                    uint64_t off;
+                    uint32_t len;
+                    wcodec_chunk_extent(w, k + i, &off, &len);
+                    ck_assert_int_eq(memcmp(out[i], p.f.data + off, len), 0);
+                }
+            }
+        }
+        ck_assert_rc(wc_decode_run(w, nc - 1, 2, out), WCODEC_E_RANGE);
+        /* Everything at once, through the public batch call. */
+        uint8_t *all = malloc(p.f.len);
+        ck_assert_int_eq(wcodec_decode_chunks(w, 0, nc, all,
+                                              WCODEC_DEVICE_CPU), 0);
+        ck_assert_int_eq(memcmp(all, p.f.data, p.f.len), 0);
+        free(all);
+        for (int i = 0; i < 5; i++)
+            tu_guard_free(out[i], CS);
+        wcodec_close(w);
+    }
+    packed_free(&p);
+}
+END_TEST
+
 START_TEST(describe_segments)
 {
     packed p = pack_model(CS, 2);
@@ -1213,6 +1262,70 @@ START_TEST(truncated_after_open)
 }
 END_TEST
 
+/* The same through runs of chunks, buffered and with direct I/O: a run
+ * that reaches a lost payload fails with TRUNCATED, one that does not
+ * decodes right. */
+START_TEST(truncated_runs)
+{
+    damaged d = damage_setup();
+    for (int direct = 0; direct < 2; direct++) {
+        set_copy(&d, d.c, d.clen);
+        wcodec *w;
+        ck_assert_int_eq(wcodec_open_fd(d.fd, "work.wcodec", &w), 0);
+        if (direct) {
+            char path[64];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", d.fd);
+            int dfd = open(path, O_RDONLY | O_DIRECT);
+            if (dfd < 0) {
+                fprintf(stderr, "truncated_runs: no O_DIRECT here (%s)\n",
+                        strerror(errno));
+                wcodec_close(w);
+                break;
+            }
+            wc_reader_set_direct(w, dfd);
+        }
+        uint64_t cut = WC_SUPER_SIZE + (d.ioff - WC_SUPER_SIZE) / 2;
+        ck_assert_int_eq(ftruncate(d.fd, (off_t)cut), 0);
+        uint64_t nc = wcodec_chunk_count(w);
+        uint8_t *out[4];
+        for (int i = 0; i < 4; i++)
+            out[i] = malloc(CS);
+        int lost = 0, kept = 0;
+        for (uint64_t k = 0; k < nc; k++) {
+            uint64_t n = nc - k < 4 ? nc - k : 4, reach = 0;
+            for (uint64_t i = 0; i < n; i++) {
+                const uint8_t *e = d.c + d.ioff + WC_DIGEST_SIZE +
+                                   (uint64_t)d.nseg * WC_SEG_REC +
+                                   (k + i) * WC_CHUNK_REC;
+                uint64_t end = wc_get64(e) + wc_get32(e + 8);
+                if (wc_get32(e + 8) && end > reach) /* empty: nothing read */
+                    reach = end;
+            }
+            int rc = wc_decode_run(w, k, n, out);
+            if (reach <= cut) {
+                ck_assert_int_eq(rc, 0);
+                for (uint64_t i = 0; i < n; i++) {
+                    uint64_t off;
+                    uint32_t len;
+                    wcodec_chunk_extent(w, k + i, &off, &len);
+                    ck_assert_int_eq(memcmp(out[i], d.p.f.data + off, len), 0);
+                }
+                kept++;
+            } else {
+                ck_assert_rc(rc, WCODEC_E_TRUNCATED);
+                lost++;
+            }
+        }
+        ck_assert_int_gt(lost, 0);
+        ck_assert_int_gt(kept, 0);
+        for (int i = 0; i < 4; i++)
+            free(out[i]);
+        wcodec_close(w);
+    }
+    damage_free(&d);
+}
+END_TEST
+
 START_TEST(superblock_bits)
 {
     damaged d = damage_setup();
@@ -1708,12 +1821,14 @@ int main(void)
     tcase_add_test(t, pread_thread_memory);
     t = tc(s, "wcodec_chunk_find/extent/decode");
     tcase_add_test(t, chunk_api);
+    tcase_add_test(t, decode_runs);
     t = tc(s, "wcodec_describe_segment");
     tcase_add_test(t, describe_segments);
     t = tc(s, "wcodec_open");
     tcase_add_test(t, open_fd);
     tcase_add_test(t, truncated);
     tcase_add_test(t, truncated_after_open);
+    tcase_add_test(t, truncated_runs);
     tcase_add_test(t, superblock_bits);
     tcase_add_test(t, index_bits);
     tcase_add_test(t, codec_table_bits);

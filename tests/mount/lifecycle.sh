@@ -40,6 +40,7 @@ st() { "$@" >/dev/null 2>&1; echo $?; }
 [ "$(st "$WCODEC_MOUNT" --device=tpu "$SRC" "$MNT")" = 2 ] || fail "bad device"
 [ "$(st "$WCODEC_MOUNT" -o kernel_readahead=2G "$SRC" "$MNT")" = 2 ] || fail "kernel_readahead too big"
 [ "$(st "$WCODEC_MOUNT" -o no_such_option "$SRC" "$MNT")" = 2 ] || fail "unknown option"
+[ "$(st "$WCODEC_MOUNT" -o source_io=mmap "$SRC" "$MNT")" = 2 ] || fail "bad source_io"
 [ "$(st "$WCODEC_MOUNT" "$TMP/nonexistent" "$MNT")" = 1 ] || fail "missing SRC"
 out=$("$WCODEC_MOUNT" --device=cuda "$SRC" "$TMP/no-such-mnt" 2>&1)
 [ $? = 1 ] || fail "--device=cuda without GPU or mountpoint: not status 1"

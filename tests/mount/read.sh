@@ -118,4 +118,13 @@ mount_start "$PK" "$MNT" -o cache_size=2M,readahead=1M || exit 1
 $PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "concurrent readers, tiny cache"
 mount_stop "$MNT" "$MOUNT_PID"
 
+note "source_io=buffered: every container byte for byte, 8 readers"
+mount_start "$PK" "$MNT" -o source_io=buffered || exit 1
+for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>/dev/null | sort); do
+    cmp "$SRC/$f" "$MNT/$f" || fail "buffered: $f differs"
+done
+# shellcheck disable=SC2086
+$PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "buffered: concurrent readers"
+mount_stop "$MNT" "$MOUNT_PID"
+
 finish
