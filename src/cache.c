@@ -642,19 +642,40 @@ ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
     }
     pthread_mutex_unlock(&c->lock);
 
-    /* Pass 2: decode ours, while other threads decode theirs. After the
-     * first failure the rest are released undecoded (their waiters retry). */
-    for (int i = 0; i < pinned; i++) {
-        if (!own[i])
+    /* Pass 2: decode ours, while other threads decode theirs; on the CPU
+     * each run of consecutive ones from one payload read. After the first
+     * failure the rest are released undecoded (their waiters retry). */
+    for (int i = 0; i < pinned;) {
+        if (!own[i]) {
+            i++;
             continue;
-        cache_entry *e = v->ent[i];
-        int r = rc ? -WCODEC_E_INTERRUPTED
-                   : cache_decode(c, f, e->chunk, 1, e->data);
-        if (r && !rc)
-            rc = r;
-        pthread_mutex_lock(&c->lock);
-        cache_complete(c, e, r);
-        pthread_mutex_unlock(&c->lock);
+        }
+        int j = i + 1;
+        while (j < pinned && own[j] && j - i < CACHE_BATCH_CPU &&
+               c->cfg.device != WCODEC_DEVICE_CUDA)
+            j++;
+        int run = 1; /* 1: not decoded as a run */
+        if (!rc && j - i > 1) {
+            uint8_t *dst[CACHE_BATCH_CPU];
+            for (int x = i; x < j; x++)
+                dst[x - i] = v->ent[x]->data;
+            run = wc_decode_run(f->w, v->ent[i]->chunk, (uint64_t)(j - i),
+                                dst);
+        }
+        for (int x = i; x < j; x++) {
+            cache_entry *e = v->ent[x];
+            /* A failed run is redone chunk by chunk: the error is then
+             * this chunk's own, and the good ones before it are kept. */
+            int r = rc ? -WCODEC_E_INTERRUPTED
+                    : run == 0 ? 0
+                               : cache_decode(c, f, e->chunk, 1, e->data);
+            if (r && !rc)
+                rc = r;
+            pthread_mutex_lock(&c->lock);
+            cache_complete(c, e, r);
+            pthread_mutex_unlock(&c->lock);
+        }
+        i = j;
     }
 
     /* Pass 3: wait for the chunks other threads decode; redo failed ones. */

@@ -39,7 +39,7 @@ static void mount_usage(FILE *f)
 "  -o readahead=SIZE        largest read-ahead window of a sequential reader\n"
 "                           (default 16M; 0 turns read-ahead off)\n"
 "  -o prefetch_threads=N    threads decoding ahead of readers (default:\n"
-"                           twice the number of CPUs, at most 32)\n"
+"                           4 per CPU, at most 32)\n"
 "  -o source_io=MODE        read containers with direct I/O, past the page\n"
 "                           cache (direct, the default), or through it\n"
 "                           (buffered)\n"
@@ -152,10 +152,11 @@ static int mount_config(const mount_opts *o, cache_config *cfg,
 {
     uint64_t v;
     cache_config_init(cfg);
-    /* A prefetch thread waits on its read about as long as it decodes:
-     * two per CPU keep both the disk and the CPUs busy. */
+    /* A prefetch thread waits on its (direct, synchronous) read about as
+     * long as it decodes, and several streams each want reads in flight:
+     * four per CPU kept both the disk and the CPUs busy with 4 readers. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->prefetch_threads = ncpu < 1 ? 2 : ncpu > 16 ? 32 : 2 * (unsigned)ncpu;
+    cfg->prefetch_threads = ncpu < 1 ? 4 : ncpu > 8 ? 32 : 4 * (unsigned)ncpu;
     *direct = 1;
     if (o->source_io) {
         if (!strcmp(o->source_io, "buffered")) {
