@@ -278,3 +278,31 @@ void cli_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 }
+
+/* Packed bytes of [b, e) given the segment table: a tensor's share of each
+ * segment it lies in, in proportion to its bytes. */
+uint64_t cli_packed_share(const wcodec_segment_info *seg, uint32_t nseg,
+                             uint64_t b, uint64_t e, uint32_t *first,
+                             char *codec, size_t clen)
+{
+    double sum = 0;
+    codec[0] = 0;
+    for (uint32_t i = *first; i < nseg; i++) {
+        const wcodec_segment_info *s = &seg[i];
+        if (s->offset >= e)
+            break;
+        if (s->offset + s->length <= b) {
+            *first = i + 1;
+            continue;
+        }
+        uint64_t lo = b > s->offset ? b : s->offset;
+        uint64_t hi = e < s->offset + s->length ? e : s->offset + s->length;
+        sum += (double)s->packed * (double)(hi - lo) / (double)s->length;
+        if (!codec[0]) {
+            int shared = s->offset < b || s->offset + s->length > e;
+            snprintf(codec, clen, "%s%s%s%s", s->codec, s->planes[0] ? ":" : "",
+                     s->planes, shared ? "*" : "");
+        }
+    }
+    return (uint64_t)(sum + 0.5);
+}

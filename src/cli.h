@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "wcodec.h"
+
 /* Parse "256K", "1M", "4096"; returns 0 or -1. */
 int cli_parse_size(const char *s, uint64_t *out);
 
@@ -62,6 +64,15 @@ int cli_copy_file(const char *src, const char *dst, int force);
 
 /* 1 if path ends with suffix. */
 int cli_has_suffix(const char *path, const char *suffix);
+
+/* Packed bytes of the presented bytes [b, e) given a container's segment
+ * table: its share of each segment it lies in, in proportion to bytes.
+ * *first (0 at the start, kept between calls with increasing b) skips
+ * segments already passed. codec gets the first segment's codec, e.g.
+ * "planes:ar", with "*" when that segment also holds other bytes. */
+uint64_t cli_packed_share(const wcodec_segment_info *seg, uint32_t nseg,
+                          uint64_t b, uint64_t e, uint32_t *first,
+                          char *codec, size_t clen);
 
 /* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
  * with 128 + signal. */

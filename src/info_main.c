@@ -33,34 +33,6 @@ typedef struct {
     uint64_t tensors, bytes, packed;
 } dt_total;
 
-/* Packed bytes of [b, e) given the segment table: a tensor's share of each
- * segment it lies in, in proportion to its bytes. */
-static uint64_t packed_share(const wcodec_segment_info *seg, uint32_t nseg,
-                             uint64_t b, uint64_t e, uint32_t *first,
-                             char *codec, size_t clen)
-{
-    double sum = 0;
-    codec[0] = 0;
-    for (uint32_t i = *first; i < nseg; i++) {
-        const wcodec_segment_info *s = &seg[i];
-        if (s->offset >= e)
-            break;
-        if (s->offset + s->length <= b) {
-            *first = i + 1;
-            continue;
-        }
-        uint64_t lo = b > s->offset ? b : s->offset;
-        uint64_t hi = e < s->offset + s->length ? e : s->offset + s->length;
-        sum += (double)s->packed * (double)(hi - lo) / (double)s->length;
-        if (!codec[0]) {
-            int shared = s->offset < b || s->offset + s->length > e;
-            snprintf(codec, clen, "%s%s%s%s", s->codec, s->planes[0] ? ":" : "",
-                     s->planes, shared ? "*" : "");
-        }
-    }
-    return (uint64_t)(sum + 0.5);
-}
-
 static int info_one(const char *path, int json, int summary, int verify,
                     json_t *arr)
 {
@@ -120,7 +92,7 @@ static int info_one(const char *path, int json, int summary, int verify,
         const wc_st_tensor *t = &sf.t[i];
         char codec[32], shape[64];
         uint64_t bytes = t->end - t->begin;
-        uint64_t pk = bytes ? packed_share(seg, nseg, t->begin, t->end, &first,
+        uint64_t pk = bytes ? cli_packed_share(seg, nseg, t->begin, t->end, &first,
                                            codec, sizeof codec)
                             : 0;
         if (!bytes)

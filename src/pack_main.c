@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "packstats.h"
 #include "wcodec.h"
 
 static void usage(FILE *f)
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 "  -c, --chunk-size N   decoded bytes per chunk, a power of two from 4K to 16M\n"
 "                       (default 256K; suffixes K, M)\n"
 "  -l, --level N        zstd level for headers and non-tensor bytes (default 9)\n"
+"      --stats          after packing, print per dtype and tensor class the\n"
+"                       order-0 bound, the packed size and the codecs chosen\n"
 "  -q, --quiet          no progress display and no per-file lines\n"
 "  -h, --help           show this help and exit\n"
 "  -V, --version        show the version and exit\n"
@@ -48,6 +51,7 @@ typedef struct {
     int failed;
     int stop; /* a full disk stops everything */
     cli_progress prog;
+    packstats *stats; /* --stats */
     uint64_t in_bytes, out_bytes;
     pack_job *jobs;
     size_t njobs, cap, next;
@@ -90,6 +94,14 @@ static void pack_one(pack_ctx *c, int slot, const pack_job *j)
     }
     cli_progress_file_done(&c->prog, slot, j->size);
     report(c, j->src, j->dst, j->size);
+    if (c->stats && packstats_add(c->stats, j->src, j->dst)) {
+        /* The container is packed and good: only the statistics failed. */
+        cli_progress_println(&c->prog, stderr, "wcodec-pack: --stats: %s\n",
+                             wcodec_errdetail());
+        pthread_mutex_lock(&c->lock);
+        c->failed = 1;
+        pthread_mutex_unlock(&c->lock);
+    }
 }
 
 typedef struct {
@@ -214,6 +226,19 @@ static void run_jobs(pack_ctx *c)
     cli_progress_end(&c->prog);
 }
 
+/* Print the --stats table (of the files that packed) and free it.
+ * @return the exit status. */
+static int finish(pack_ctx *c)
+{
+    if (c->stats) {
+        fflush(stdout);
+        packstats_print(c->stats, stdout);
+        packstats_free(c->stats);
+        c->stats = NULL;
+    }
+    return c->failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -223,6 +248,7 @@ int main(int argc, char **argv)
         {"chunk-size", required_argument, 0, 'c'},
         {"level", required_argument, 0, 'l'},
         {"quiet", no_argument, 0, 'q'},
+        {"stats", no_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -230,7 +256,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     pthread_mutex_init(&c.lock, NULL);
     wcodec_pack_options_init(&c.o);
-    int opt;
+    int opt, want_stats = 0;
     uint64_t v;
     char *end;
     while ((opt = getopt_long(argc, argv, "j:fc:l:qhV", lo, NULL)) != -1) {
@@ -261,6 +287,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'q': c.quiet = 1; break;
+        case 's': want_stats = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("wcodec-pack %s\n", WCODEC_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -271,22 +298,29 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *src = argv[optind], *dst = argv[optind + 1];
+    if (want_stats && !(c.stats = packstats_new())) {
+        fprintf(stderr, "wcodec-pack: out of memory\n");
+        return 1;
+    }
     cli_signals();
     struct stat st;
     if (stat(src, &st)) {
         fprintf(stderr, "wcodec-pack: %s: %s\n", src, strerror(errno));
-        return 1;
+        c.failed = 1;
+        return finish(&c);
     }
     if (S_ISDIR(st.st_mode)) {
         struct stat ds;
         if (!stat(dst, &ds) && !c.o.force) {
             fprintf(stderr, "wcodec-pack: %s: already exists (use --force "
                             "to write into it)\n", dst);
-            return 1;
+            c.failed = 1;
+            return finish(&c);
         }
         if (mkdir(dst, 0777) && errno != EEXIST) {
             fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
-            return 1;
+            c.failed = 1;
+            return finish(&c);
         }
         c.dst_root = dst;
         if (cli_walk_skip(src, dst, tree_cb, &c))
@@ -300,7 +334,7 @@ int main(int argc, char **argv)
                    100.0 * (double)c.out_bytes / (double)c.in_bytes);
         }
         free_jobs(&c);
-        return c.failed ? 1 : 0;
+        return finish(&c);
     }
     char dbuf[4096];
     struct stat ds;
@@ -317,9 +351,10 @@ int main(int argc, char **argv)
     }
     if (add_job(&c, src, dst, (uint64_t)st.st_size)) {
         fprintf(stderr, "wcodec-pack: out of memory\n");
-        return 1;
+        c.failed = 1;
+        return finish(&c);
     }
     run_jobs(&c);
     free_jobs(&c);
-    return c.failed ? 1 : 0;
+    return finish(&c);
 }

@@ -313,6 +313,32 @@ for tool in "$PACK" "$UNPACK"; do
     "$tool" --version | grep -q "[0-9]\.[0-9]" || bad "$(basename "$tool") --version"
 done
 
+# --stats: a line per (dtype, class) of the source's tensors, the tensor
+# counts add up, and bf16 data packs within 1% of its order-0 bound
+gen --size 4M --all-dtypes --seed 21 "$e/stats.safetensors"
+"$PACK" -q --stats "$e/stats.safetensors" "$e/stats.wcodec" >"$e/stats.txt" ||
+    bad "pack --stats: exit $?"
+"$PY" - "$e/stats.safetensors" "$e/stats.txt" <<'PYEOF' || bad "pack --stats output: $(cat "$e/stats.txt")"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = {k: v for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
+want = {}
+for v in hdr.values():
+    if v["data_offsets"][1] > v["data_offsets"][0]:
+        want[v["dtype"]] = want.get(v["dtype"], 0) + 1
+lines = [l.split() for l in open(sys.argv[2]).read().splitlines()]
+assert lines and lines[0][:2] == ["DTYPE", "CLASS"], lines[:1]
+got = {}
+for l in lines[1:]:
+    if l[0] != "(all)" and l[1] != "(all)":
+        got[l[0]] = got.get(l[0], 0) + int(l[2])
+assert got == want, (got, want)
+bf = [l for l in lines if l[0] == "BF16" and l[1] == "(all)"][0]
+bound, packed = float(bf[5].rstrip("%")), float(bf[6].rstrip("%"))
+assert 50 < bound < 80 and packed <= bound + 1, (bound, packed)
+PYEOF
+
 echo "$n_rt round trips"
 if [ $fail = 0 ]; then
     echo "PASS"
