@@ -261,6 +261,36 @@ int cli_copy_file(const char *src, const char *dst, int force)
     return rc;
 }
 
+int cli_dst_folder(const char *tool, const char *dst, int force)
+{
+    struct stat st;
+    if (!stat(dst, &st) && !force) {
+        fprintf(stderr, "%s: %s: already exists (use --force to write into "
+                        "it)\n", tool, dst);
+        return -1;
+    }
+    if (mkdir(dst, 0777) && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: %s\n", tool, dst, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_dst_file(const char *src, const char *dst, const char *from,
+                         const char *to, char *buf, size_t size)
+{
+    struct stat st;
+    if (stat(dst, &st) || !S_ISDIR(st.st_mode))
+        return dst;
+    const char *base = strrchr(src, '/');
+    base = base ? base + 1 : src;
+    size_t bl = strlen(base);
+    if (cli_has_suffix(base, from))
+        bl -= strlen(from);
+    snprintf(buf, size, "%s/%.*s%s", dst, (int)bl, base, to);
+    return buf;
+}
+
 static void cli_on_signal(int sig)
 {
     wcodec_remove_temporaries();

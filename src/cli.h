@@ -62,6 +62,16 @@ int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
 /* Copy a plain file through a temporary name. Returns 0 or -WCODEC_E_*. */
 int cli_copy_file(const char *src, const char *dst, int force);
 
+/* Folder mode: make the destination folder dst (an existing one only with
+ * force). @return 0, or -1 with the reason printed after "tool: ". */
+int cli_dst_folder(const char *tool, const char *dst, int force);
+
+/* File mode: when dst is an existing folder, the output goes inside it as
+ * the source's name with suffix `from` replaced by `to`, written to buf.
+ * @return the output path (dst itself, or buf). */
+const char *cli_dst_file(const char *src, const char *dst, const char *from,
+                         const char *to, char *buf, size_t size);
+
 /* 1 if path ends with suffix. */
 int cli_has_suffix(const char *path, const char *suffix);
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,15 +309,7 @@ int main(int argc, char **argv)
         return finish(&c);
     }
     if (S_ISDIR(st.st_mode)) {
-        struct stat ds;
-        if (!stat(dst, &ds) && !c.o.force) {
-            fprintf(stderr, "wcodec-pack: %s: already exists (use --force "
-                            "to write into it)\n", dst);
-            c.failed = 1;
-            return finish(&c);
-        }
-        if (mkdir(dst, 0777) && errno != EEXIST) {
-            fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
+        if (cli_dst_folder("wcodec-pack", dst, c.o.force)) {
             c.failed = 1;
             return finish(&c);
         }
@@ -337,18 +328,7 @@ int main(int argc, char **argv)
         return finish(&c);
     }
     char dbuf[4096];
-    struct stat ds;
-    if (!stat(dst, &ds) && S_ISDIR(ds.st_mode)) {
-        /* DST is a folder: put NAME.wcodec inside it. */
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s", src);
-        char *base = basename(tmp);
-        size_t bl = strlen(base);
-        if (cli_has_suffix(base, ".safetensors"))
-            bl -= strlen(".safetensors");
-        snprintf(dbuf, sizeof dbuf, "%s/%.*s.wcodec", dst, (int)bl, base);
-        dst = dbuf;
-    }
+    dst = cli_dst_file(src, dst, ".safetensors", ".wcodec", dbuf, sizeof dbuf);
     if (add_job(&c, src, dst, (uint64_t)st.st_size)) {
         fprintf(stderr, "wcodec-pack: out of memory\n");
         c.failed = 1;

@@ -2,7 +2,6 @@
  * .safetensors files, byte for byte, digest checked. */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,33 +105,15 @@ int main(int argc, char **argv)
         return 1;
     }
     if (S_ISDIR(st.st_mode)) {
-        struct stat ds;
-        if (!stat(dst, &ds) && !c.force) {
-            fprintf(stderr, "wcodec-unpack: %s: already exists (use --force "
-                            "to write into it)\n", dst);
+        if (cli_dst_folder("wcodec-unpack", dst, c.force))
             return 1;
-        }
-        if (mkdir(dst, 0777) && errno != EEXIST) {
-            fprintf(stderr, "wcodec-unpack: %s: %s\n", dst, strerror(errno));
-            return 1;
-        }
         c.dst_root = dst;
         if (cli_walk_skip(src, dst, tree_cb, &c))
             c.failed = 1;
         return c.failed ? 1 : 0;
     }
     char dbuf[4096];
-    struct stat ds;
-    if (!stat(dst, &ds) && S_ISDIR(ds.st_mode)) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s", src);
-        char *base = basename(tmp);
-        size_t bl = strlen(base);
-        if (cli_has_suffix(base, ".wcodec"))
-            bl -= strlen(".wcodec");
-        snprintf(dbuf, sizeof dbuf, "%s/%.*s.safetensors", dst, (int)bl, base);
-        dst = dbuf;
-    }
+    dst = cli_dst_file(src, dst, ".wcodec", ".safetensors", dbuf, sizeof dbuf);
     unpack_one(&c, src, dst);
     return c.failed ? 1 : 0;
 }
