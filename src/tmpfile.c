@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -53,6 +56,49 @@ void wcodec_remove_temporaries(void)
             unlink(wc_tmp_paths[i]);
 }
 
+/* A temporary is stale when no process holds its lock (a writer holds it
+ * from creation to rename; the kernel drops it when the writer dies, even by
+ * SIGKILL) and it has not been written for a minute (a writer between
+ * mkostemp and flock holds no lock yet). */
+#define WC_TMP_STALE_SECONDS 60
+
+/* Remove the stale temporaries of `final` (".NAME.tmpXXXXXX" beside it),
+ * left by killed writers. */
+static void wc_tmp_sweep(const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    char dir[4096], prefix[1024];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - final) + 1 : 1,
+             slash ? final : ".");
+    if (snprintf(prefix, sizeof prefix, ".%s.tmp", slash ? slash + 1 : final) >=
+        (int)sizeof prefix)
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    size_t pl = strlen(prefix);
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, pl) || strlen(e->d_name) != pl + 6)
+            continue;
+        int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat st;
+        if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+            now - st.st_mtime >= WC_TMP_STALE_SECONDS &&
+            !flock(fd, LOCK_EX | LOCK_NB))
+            unlinkat(dfd, e->d_name, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
 int wc_tmp_create(wc_tmp *t, const char *final, int force)
 {
     memset(t, 0, sizeof *t);
@@ -69,9 +115,12 @@ int wc_tmp_create(wc_tmp *t, const char *final, int force)
     int dirlen = slash ? (int)(slash - final + 1) : 0;
     snprintf(t->path, sizeof t->path, "%.*s.%s.tmpXXXXXX", dirlen, final,
              slash ? slash + 1 : final);
+    wc_tmp_sweep(final);
     t->fd = mkostemp(t->path, O_CLOEXEC);
     if (t->fd < 0)
         return wc_fail_errno(errno, "cannot create temporary file", final);
+    /* Held until the rename: says this temporary is not stale. */
+    flock(t->fd, LOCK_EX | LOCK_NB);
     t->slot = wc_tmp_register(t->path);
     t->cap = 8u << 20;
     t->buf = malloc(t->cap);
@@ -144,11 +193,7 @@ int wc_tmp_commit(wc_tmp *t, int force)
     umask(um);
     if (fchmod(t->fd, 0666 & ~um))
         return wc_fail_errno(errno, "chmod failed", t->final);
-    if (close(t->fd)) {
-        t->fd = -1;
-        return wc_fail_errno(errno, "close failed", t->final);
-    }
-    t->fd = -1;
+    /* Renamed while still open, so its lock keeps sweepers off it. */
     if (force) {
         if (rename(t->path, t->final))
             return wc_fail_errno(errno, "rename failed", t->final);
@@ -168,6 +213,9 @@ int wc_tmp_commit(wc_tmp *t, int force)
                        : wc_fail_errno(errno, "rename failed", t->final);
         unlink(t->path);
     }
+    /* Written and synced: a failing close loses nothing. */
+    close(t->fd);
+    t->fd = -1;
     wc_tmp_unregister(t->slot);
     t->slot = -1;
     t->path[0] = 0;

@@ -122,6 +122,22 @@ else
     if [ -e "$work/sig/sig.safetensors" ]; then
         cmp -s "$work/sig.safetensors" "$work/sig/sig.safetensors" || bad "unpack finished around SIGINT but its output differs"
     fi
+    # temporaries a SIGKILL left: the next run into that folder removes
+    # those no process holds and nobody wrote for a minute, and no others
+    mkdir -p "$work/sweep"
+    for t in stale1 stale2 fresh1 held11; do echo x > "$work/sweep/.sig.wcodec.tmp$t"; done
+    echo x > "$work/sweep/.other.wcodec.tmpstale9"
+    touch -d '2 hours ago' "$work/sweep/.sig.wcodec.tmpstale1" "$work/sweep/.sig.wcodec.tmpstale2" \
+        "$work/sweep/.sig.wcodec.tmpheld11" "$work/sweep/.other.wcodec.tmpstale9"
+    flock "$work/sweep/.sig.wcodec.tmpheld11" sleep 30 </dev/null >/dev/null 2>&1 &
+    holder=$!
+    sleep 0.3
+    "$PACK" -q "$work/sig.safetensors" "$work/sweep/sig.wcodec" || bad "pack into sweep/"
+    left=$(cd "$work/sweep" && ls -A | sort | tr '\n' ' ')
+    [ "$left" = ".other.wcodec.tmpstale9 .sig.wcodec.tmpfresh1 .sig.wcodec.tmpheld11 sig.wcodec " ] ||
+        bad "stale temporaries: left '$left'"
+    pkill -P $holder sleep 2>/dev/null; wait $holder 2>/dev/null
+    rm -rf "$work/sweep"
     rm -rf "$work/sig" "$work/sig.safetensors" "$work/sig.wcodec"
 
     # folder mode: a sharded model with config and tokenizer files
