@@ -298,6 +298,21 @@ static void cli_on_signal(int sig)
     _exit(128 + sig);
 }
 
+/* Inputs are read through mmap: a file truncated while it is read faults
+ * with SIGBUS. Say so, remove the temporaries, fail as any error does. */
+static void cli_on_sigbus(int sig)
+{
+    (void)sig;
+    static const char msg[] =
+        ": bus error reading an input file (was it truncated while being "
+        "read?); nothing was written\n";
+    wcodec_remove_temporaries();
+    const char *tool = program_invocation_short_name;
+    if (write(2, tool, strlen(tool)) >= 0 && write(2, msg, sizeof msg - 1))
+        _exit(1);
+    _exit(1);
+}
+
 void cli_signals(void)
 {
     struct sigaction sa;
@@ -307,6 +322,8 @@ void cli_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = cli_on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* Packed bytes of [b, e) given the segment table: a tensor's share of each

@@ -85,7 +85,8 @@ uint64_t cli_packed_share(const wcodec_segment_info *seg, uint32_t nseg,
                           char *codec, size_t clen);
 
 /* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
- * with 128 + signal. */
+ * with 128 + signal, and a SIGBUS handler (an input truncated while mapped)
+ * that removes them, says why and exits 1. */
 void cli_signals(void);
 
 #endif

@@ -122,6 +122,25 @@ else
     if [ -e "$work/sig/sig.safetensors" ]; then
         cmp -s "$work/sig.safetensors" "$work/sig/sig.safetensors" || bad "unpack finished around SIGINT but its output differs"
     fi
+    # the source truncated while it is packed: a clear error, exit 1, no
+    # output and no temporary (or, on a machine quicker than the truncate,
+    # a finished pack)
+    cp "$work/sig.safetensors" "$work/sig/cut.safetensors"
+    "$PACK" -q -j 1 "$work/sig/cut.safetensors" "$work/sig/cut.wcodec" 2>"$work/sig/err" &
+    pid=$!
+    sleep 0.15
+    truncate -s 1M "$work/sig/cut.safetensors"
+    wait $pid
+    rc=$?
+    case $rc in
+    1) grep -q "truncated while being read" "$work/sig/err" || bad "truncated source: $(cat "$work/sig/err")"
+       [ -e "$work/sig/cut.wcodec" ] && bad "truncated source: output written" ;;
+    0) echo "truncated source: pack finished first" ;;
+    *) bad "truncated source: exit $rc ($(cat "$work/sig/err"))" ;;
+    esac
+    [ -z "$(find "$work/sig" -name '.*')" ] || bad "truncated source: temporary left"
+    rm -f "$work/sig/cut.safetensors" "$work/sig/cut.wcodec" "$work/sig/err"
+
     # temporaries a SIGKILL left: the next run into that folder removes
     # those no process holds and nobody wrote for a minute, and no others
     mkdir -p "$work/sweep"
