@@ -11,6 +11,8 @@
 #   warm   the same read again, without dropping (page-cache speed)
 #   4x     4 concurrent sequential readers, one quarter of the file each,
 #          cold (aggregate rate)
+#   and the daemon's CPU seconds for each cold read (steadier than rates
+#   on a shared machine)
 # for: the plain file, wcodec-mount, squashfuse_ll on a mksquashfs -comp
 # zstd image of the same folder (block size --block), and reports the
 # daemon's VmHWM against cache_size + 64 MiB. Needs root (drop_caches),
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --cache-size) CACHE=$2; shift 2 ;;
     --block) BLOCK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-mount: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -123,16 +125,22 @@ read_four() {
     rate "$t0" "$t1"
 }
 
-row() {  # row NAME FILE
-    c="" w="" f=""
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+
+row() {  # row NAME FILE [DAEMON_PID]
+    c="" w="" f="" cpu=""
     for _ in $(seq "$RUNS"); do
+        [ -n "${3:-}" ] && c0=$(cpu_s "$3")
         c="$c $(read_one "$2" cold)"
+        [ -n "${3:-}" ] && cpu="$cpu $(awk -v a="$c0" -v b="$(cpu_s "$3")" 'BEGIN { printf "%.2f", b - a }')"
         w="$w $(read_one "$2" warm)"
         f="$f $(read_four "$2")"
     done
     printf '%-14s %8s %8s %8s    (cold:%s | warm:%s | 4x:%s)\n' "$1" \
         "$(echo $c | median)" "$(echo $w | median)" "$(echo $f | median)" \
         "$c" "$w" "$f" | tee -a "$RES"
+    [ -z "$cpu" ] || say "$(printf '%-14s daemon CPU per cold read, s:%s' "" "$cpu")"
 }
 
 psz=$(stat -c %s "$PACKED/model.wcodec")
@@ -143,7 +151,7 @@ say "model: $(awk -v b="$BYTES" 'BEGIN { printf "%.2f GiB", b / 1073741824 }') b
 say "machine: $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); runs: $RUNS (median, GiB/s)"
 say "$(printf '%-14s %8s %8s %8s' source cold warm 4x-cold)"
 row plain "$MODEL/$F"
-row wcodec-mount "$M_WC/$F"
+row wcodec-mount "$M_WC/$F" "$WC_PID"
 [ $HAVE_SQ = 1 ] && row squashfuse_ll "$M_SQ/$F"
 
 hwm=$(awk '/VmHWM/ { print $2 }' /proc/$WC_PID/status)
