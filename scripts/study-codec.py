@@ -235,18 +235,24 @@ def baseline_tensor_bits(arr, dt):
 # 1-3: float exponent models
 
 
+def neighbours(E, fill):
+    """The left and upper neighbour of each element of the 2-D array E,
+    fill where there is none (first column, first row)."""
+    P = np.empty_like(E)
+    P[:, 0] = fill
+    P[:, 1:] = E[:, :-1]
+    Ab = np.empty_like(E)
+    Ab[0, :] = fill
+    Ab[1:, :] = E[:-1, :]
+    return P, Ab
+
+
 def exp_context_models(E):
     """Yield (name, exponent bits incl. tables & side info) for each variant."""
     R, C = E.shape
     n = E.size
     hist = np.bincount(E.ravel(), minlength=256)
-    mode = int(hist.argmax())
-    P = np.empty_like(E)
-    P[:, 0] = mode
-    P[:, 1:] = E[:, :-1]
-    Ab = np.empty_like(E)
-    Ab[0, :] = mode
-    Ab[1:, :] = E[:-1, :]
+    P, Ab = neighbours(E, int(hist.argmax()))
     rmean, rmax = E.mean(1), E.max(1)
     cmean, cmax = E.mean(0), E.max(0)
 
@@ -358,13 +364,7 @@ def analyse_fp8_tensor(b, fmt):
     m = b & ((1 << mb) - 1)
     se = (s << eb) | e
     hist = np.bincount(e.ravel(), minlength=A)
-    mode = int(hist.argmax())
-    P = np.empty_like(e)
-    P[:, 0] = mode
-    P[:, 1:] = e[:, :-1]
-    Ab = np.empty_like(e)
-    Ab[0, :] = mode
-    Ab[1:, :] = e[:-1, :]
+    P, Ab = neighbours(e, int(hist.argmax()))
     ed4 = int_edges(hist, 4)
     P4 = np.searchsorted(ed4, P)
     n4 = len(ed4) + 1
