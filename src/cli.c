@@ -308,8 +308,8 @@ static void cli_on_sigbus(int sig)
         "read?); nothing was written\n";
     wcodec_remove_temporaries();
     const char *tool = program_invocation_short_name;
-    if (write(2, tool, strlen(tool)) >= 0 && write(2, msg, sizeof msg - 1))
-        _exit(1);
+    if (write(2, tool, strlen(tool)) > 0)
+        (void)!write(2, msg, sizeof msg - 1);
     _exit(1);
 }
 

@@ -308,9 +308,8 @@ void packstats_print(const packstats *s, FILE *f)
     for (int dt = 0; dt < WC_DT_COUNT; dt++) {
         /* The dtype's line bounds all its tensors with one set of tables,
          * as the corpus README does per file. */
-        static uint64_t exp_all[1u << 11];
+        uint64_t exp_all[1u << 11] = {0};
         ps_group all = {.dtype = dt, .exp_hist = exp_all};
-        memset(exp_all, 0, sizeof exp_all);
         int groups = 0;
         for (size_t i = 0; i < s->n; i++) {
             const ps_group *g = &s->g[i];

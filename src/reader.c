@@ -432,7 +432,7 @@ static const uint8_t *wc_payload_read(wcodec *w, wc_tls *t, uint8_t *buf,
         r = wc_pread_all(w->dfd, t->span, span, a);
         if (r >= (ssize_t)need)
             return t->span + (off - a);
-        if (r >= 0 || r != -EINVAL)
+        if (r != -EINVAL) /* short, or an I/O error */
             goto fail;
         /* This file system takes no direct I/O: use the page cache. */
         __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);

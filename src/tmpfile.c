@@ -62,17 +62,16 @@ void wcodec_remove_temporaries(void)
  * mkostemp and flock holds no lock yet). */
 #define WC_TMP_STALE_SECONDS 60
 
-/* Remove the stale temporaries of `final` (".NAME.tmpXXXXXX" beside it),
- * left by killed writers. */
-static void wc_tmp_sweep(const char *final)
+/* Remove the stale temporaries that match the mkostemp template tmpl
+ * (".../.NAME.tmpXXXXXX"), left by killed writers. */
+static void wc_tmp_sweep(const char *tmpl)
 {
-    const char *slash = strrchr(final, '/');
-    char dir[4096], prefix[1024];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - final) + 1 : 1,
-             slash ? final : ".");
-    if (snprintf(prefix, sizeof prefix, ".%s.tmp", slash ? slash + 1 : final) >=
-        (int)sizeof prefix)
-        return;
+    const char *slash = strrchr(tmpl, '/');
+    const char *prefix = slash ? slash + 1 : tmpl;
+    size_t pl = strlen(prefix) - 6; /* the name without its XXXXXX */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - tmpl) + 1 : 1,
+             slash ? tmpl : ".");
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
@@ -80,7 +79,6 @@ static void wc_tmp_sweep(const char *final)
             close(dfd);
         return;
     }
-    size_t pl = strlen(prefix);
     time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -115,7 +113,7 @@ int wc_tmp_create(wc_tmp *t, const char *final, int force)
     int dirlen = slash ? (int)(slash - final + 1) : 0;
     snprintf(t->path, sizeof t->path, "%.*s.%s.tmpXXXXXX", dirlen, final,
              slash ? slash + 1 : final);
-    wc_tmp_sweep(final);
+    wc_tmp_sweep(t->path);
     t->fd = mkostemp(t->path, O_CLOEXEC);
     if (t->fd < 0)
         return wc_fail_errno(errno, "cannot create temporary file", final);
