@@ -30,13 +30,13 @@ extern "C" {
 #endif
 
 #define WCODEC_VERSION_MAJOR 0
-#define WCODEC_VERSION_MINOR 1
+#define WCODEC_VERSION_MINOR 2
 #define WCODEC_VERSION_PATCH 0
-#define WCODEC_VERSION_STRING "0.1.0"
+#define WCODEC_VERSION_STRING "0.2.0"
 
 /* Container format version written by this library (wcodec(5)). */
 #define WCODEC_FORMAT_MAJOR 1
-#define WCODEC_FORMAT_MINOR 0
+#define WCODEC_FORMAT_MINOR 1
 
 typedef enum {
     WCODEC_OK = 0,
@@ -157,8 +157,9 @@ typedef struct {
     uint64_t first_chunk;
     uint64_t nchunks;
     const char *dtype;    /* safetensors dtype name, "" for non-tensor runs */
-    const char *codec;    /* "raw", "zstd" or "planes" */
-    char planes[9];       /* plane modes for "planes": 'r'aw 'c'onst 'a'ns */
+    const char *codec;    /* "raw", "zstd", "planes" or "joint" */
+    char planes[9];       /* plane modes for "planes": 'r'aw 'c'onst 'a'ns;
+                             "a7" for "joint" (symbols, packed 7 bits) */
     uint32_t raw_chunks;  /* chunks stored raw because coding did not pay */
 } wcodec_segment_info;
 

@@ -98,6 +98,23 @@ void wc_planes_split(int dtype, const uint8_t *src, size_t n, uint8_t *planes)
     }
 }
 
+/* JOINT (codec.h, rans.h): symbols and the 7-bit remainders; r is scratch
+ * of n bytes. Returns -1 if an exponent falls outside [base, base + 127]
+ * (the caller then stores the chunk raw). */
+static int wc_joint_split(unsigned base, const uint8_t *src, size_t n,
+                          uint8_t *sym, uint8_t *r)
+{
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = (unsigned)(src[2 * i] | src[2 * i + 1] << 8);
+        unsigned d = (v >> 7 & 0xff) - base; /* wraps when below base */
+        bad |= d > 127;
+        sym[i] = (uint8_t)(d << 1 | (v >> 6 & 1));
+        r[i] = (uint8_t)((v >> 15) << 6 | (v & 0x3f));
+    }
+    return bad ? -1 : 0;
+}
+
 __attribute__((target_clones("avx2", "default"))) static void
 wc_planes_merge(int dtype, const uint8_t *const *pl, size_t n,
                             uint8_t *dst)
@@ -170,7 +187,24 @@ void wc_planestats_add(wc_planestats *st, int dtype, const uint8_t *src,
         for (int s = 0; s < 256; s++)
             st->count[k][s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
     }
+    if (dtype == WC_DT_BF16) {
+        uint32_t h[512] = {0};
+        for (size_t i = 0; i < n; i++)
+            h[scratch[i] << 1 | (scratch[n + i] >> 6 & 1)]++;
+        for (int s = 0; s < 512; s++)
+            st->joint[s] += h[s];
+    }
     st->n += n;
+}
+
+void wc_planestats_merge(wc_planestats *dst, const wc_planestats *src)
+{
+    for (unsigned k = 0; k < WC_MAX_PLANES; k++)
+        for (int s = 0; s < 256; s++)
+            dst->count[k][s] += src->count[k][s];
+    for (int s = 0; s < 512; s++)
+        dst->joint[s] += src->joint[s];
+    dst->n += src->n;
 }
 
 /* Per-plane decision shared by choose and estimate: the coded cost in bytes
@@ -210,42 +244,148 @@ static double wc_plane_cost(const wc_planestats *st, unsigned k, size_t nchunks,
     return (double)st->n + 1;
 }
 
-void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
+/* Coded bytes of a BF16 segment as JOINT, its base exponent and table; or
+ * HUGE_VAL when its exponents span more than 128 values (the symbol would
+ * not fit a byte) or it has a single symbol. */
+static double wc_joint_cost(const wc_planestats *st, size_t nchunks,
+                            uint8_t *base, uint16_t freq[256])
+{
+    int lo = 256, hi = -1;
+    for (int j = 0; j < 512; j++)
+        if (st->joint[j]) {
+            lo = lo < j >> 1 ? lo : j >> 1;
+            hi = j >> 1;
+        }
+    if (hi < 0 || hi - lo > 127)
+        return HUGE_VAL;
+    uint64_t cnt[256] = {0};
+    int distinct = 0;
+    for (int s = 0; s < 256 && 2 * lo + s < 512; s++) {
+        cnt[s] = st->joint[2 * lo + s];
+        distinct += cnt[s] != 0;
+    }
+    if (distinct < 2)
+        return HUGE_VAL;
+    rans_normalize(cnt, freq);
+    double qbits = 0;
+    for (int s = 0; s < 256; s++)
+        if (cnt[s])
+            qbits -= (double)cnt[s] * log2((double)freq[s] / RANS_PROB_SCALE);
+    *base = (uint8_t)lo;
+    return qbits / 8 + (double)nchunks * (RANS_HEADER_BYTES + 4) + 34 +
+           2.0 * distinct + (double)rans_raw7_size(st->n);
+}
+
+/* The cheaper of PLANES and (BF16) JOINT, filled into c when c != NULL. */
+static double wc_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
                         size_t chunk_elems)
 {
+    wc_segcodec tmp;
+    if (!c)
+        c = &tmp;
     memset(c, 0, sizeof *c);
     c->codec = WC_CODEC_PLANES;
     c->dtype = (uint8_t)dtype;
     c->nplanes = (uint8_t)wc_dtype_size(dtype);
     size_t nchunks = chunk_elems ? (st->n + chunk_elems - 1) / chunk_elems : 1;
+    double total = 0;
     for (unsigned k = 0; k < c->nplanes; k++) {
-        wc_plane_cost(st, k, nchunks, &c->mode[k], &c->cval[k], c->freq[k]);
+        total += wc_plane_cost(st, k, nchunks, &c->mode[k], &c->cval[k],
+                               c->freq[k]);
         if (c->mode[k] != WC_PLANE_RANS)
             memset(c->freq[k], 0, sizeof c->freq[k]);
     }
+    if (dtype != WC_DT_BF16)
+        return total;
+    uint8_t base = 0;
+    uint16_t freq[256];
+    double joint = wc_joint_cost(st, nchunks, &base, freq);
+    if (joint >= total)
+        return total;
+    memset(c->freq, 0, sizeof c->freq);
+    memcpy(c->freq[0], freq, sizeof freq);
+    c->codec = WC_CODEC_JOINT;
+    c->jbase = base;
+    c->mode[0] = WC_PLANE_RANS;
+    c->mode[1] = WC_PLANE_RAW;
+    c->cval[0] = c->cval[1] = 0;
+    return joint;
+}
+
+void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
+                        size_t chunk_elems)
+{
+    wc_choose(c, dtype, st, chunk_elems);
 }
 
 double wc_segcodec_estimate(int dtype, const wc_planestats *st,
                             size_t chunk_elems)
 {
-    size_t nchunks = chunk_elems ? (st->n + chunk_elems - 1) / chunk_elems : 1;
-    double total = 0;
-    uint8_t mode, cval;
-    uint16_t freq[256];
-    for (unsigned k = 0; k < wc_dtype_size(dtype); k++)
-        total += wc_plane_cost(st, k, nchunks, &mode, &cval, freq);
-    return total;
+    return wc_choose(NULL, dtype, st, chunk_elems);
 }
 
 /* ---- parameters ---------------------------------------------------------
- * PLANES parameters, per plane in order:
- *   u8 mode; CONST: u8 value; RANS: u8[32] presence bitmap (bit s of byte
- *   s/8 set when symbol s has a frequency), then u16 LE frequency of each
- *   present symbol in increasing symbol order.
+ * A table: u8[32] presence bitmap (bit s of byte s/8 set when symbol s has
+ * a frequency), then the u16 LE frequency of each present symbol in
+ * increasing symbol order.
+ * PLANES parameters, per plane in order: u8 mode; CONST: u8 value; RANS: a
+ * table.
+ * JOINT parameters: u8 base, then the symbol table.
  */
+
+static size_t wc_table_size(const uint16_t freq[256])
+{
+    size_t sz = 32;
+    for (int s = 0; s < 256; s++)
+        sz += freq[s] ? 2 : 0;
+    return sz;
+}
+
+static uint8_t *wc_table_write(const uint16_t freq[256], uint8_t *p)
+{
+    uint8_t *bm = p;
+    memset(bm, 0, 32);
+    p += 32;
+    for (int s = 0; s < 256; s++) {
+        if (!freq[s])
+            continue;
+        bm[s >> 3] |= (uint8_t)(1u << (s & 7));
+        *p++ = (uint8_t)freq[s];
+        *p++ = (uint8_t)(freq[s] >> 8);
+    }
+    return p;
+}
+
+/* Parse a table at *pp and build its decode table. 0 or -1. */
+static int wc_table_parse(const uint8_t **pp, const uint8_t *end,
+                          uint16_t freq[256], rans_dtab **dtab)
+{
+    const uint8_t *p = *pp;
+    if (end - p < 32)
+        return -1;
+    const uint8_t *bm = p;
+    p += 32;
+    for (int s = 0; s < 256; s++) {
+        if (!(bm[s >> 3] >> (s & 7) & 1))
+            continue;
+        if (end - p < 2)
+            return -1;
+        freq[s] = (uint16_t)(p[0] | p[1] << 8);
+        p += 2;
+        if (!freq[s])
+            return -1;
+    }
+    if (rans_freq_valid(freq) || !(*dtab = malloc(sizeof(rans_dtab))))
+        return -1;
+    rans_dtab_init(*dtab, freq);
+    *pp = p;
+    return 0;
+}
 
 size_t wc_segcodec_params_size(const wc_segcodec *c)
 {
+    if (c->codec == WC_CODEC_JOINT)
+        return 1 + wc_table_size(c->freq[0]);
     if (c->codec != WC_CODEC_PLANES)
         return 0;
     size_t sz = 0;
@@ -253,35 +393,27 @@ size_t wc_segcodec_params_size(const wc_segcodec *c)
         sz += 1;
         if (c->mode[k] == WC_PLANE_CONST)
             sz += 1;
-        else if (c->mode[k] == WC_PLANE_RANS) {
-            sz += 32;
-            for (int s = 0; s < 256; s++)
-                sz += c->freq[k][s] ? 2 : 0;
-        }
+        else if (c->mode[k] == WC_PLANE_RANS)
+            sz += wc_table_size(c->freq[k]);
     }
     return sz;
 }
 
 void wc_segcodec_params_write(const wc_segcodec *c, uint8_t *p)
 {
+    if (c->codec == WC_CODEC_JOINT) {
+        *p++ = c->jbase;
+        wc_table_write(c->freq[0], p);
+        return;
+    }
     if (c->codec != WC_CODEC_PLANES)
         return;
     for (unsigned k = 0; k < c->nplanes; k++) {
         *p++ = c->mode[k];
-        if (c->mode[k] == WC_PLANE_CONST) {
+        if (c->mode[k] == WC_PLANE_CONST)
             *p++ = c->cval[k];
-        } else if (c->mode[k] == WC_PLANE_RANS) {
-            uint8_t *bm = p;
-            memset(bm, 0, 32);
-            p += 32;
-            for (int s = 0; s < 256; s++) {
-                if (!c->freq[k][s])
-                    continue;
-                bm[s >> 3] |= (uint8_t)(1u << (s & 7));
-                *p++ = (uint8_t)c->freq[k][s];
-                *p++ = (uint8_t)(c->freq[k][s] >> 8);
-            }
-        }
+        else if (c->mode[k] == WC_PLANE_RANS)
+            p = wc_table_write(c->freq[k], p);
     }
 }
 
@@ -290,6 +422,21 @@ int wc_segcodec_params_parse(wc_segcodec *c, const uint8_t *p, size_t len)
     const uint8_t *end = p + len;
     for (unsigned k = 0; k < WC_MAX_PLANES; k++)
         c->dtab[k] = NULL;
+    if (c->codec == WC_CODEC_JOINT) {
+        if (c->dtype != WC_DT_BF16 || c->nplanes != 2 || len < 1)
+            return -1;
+        c->jbase = *p++;
+        c->mode[0] = WC_PLANE_RANS;
+        c->mode[1] = WC_PLANE_RAW;
+        memset(c->freq, 0, sizeof c->freq);
+        if (wc_table_parse(&p, end, c->freq[0], &c->dtab[0]) || p != end)
+            goto bad;
+        /* Every symbol must make an exponent: (s >> 1) + base <= 255. */
+        for (int s = 0; s < 256; s++)
+            if (c->freq[0][s] && (s >> 1) + c->jbase > 255)
+                goto bad;
+        return 0;
+    }
     if (c->codec != WC_CODEC_PLANES)
         return len == 0 ? 0 : -1;
     if (c->nplanes != wc_dtype_size(c->dtype) || c->dtype == WC_DT_NONE)
@@ -307,26 +454,9 @@ int wc_segcodec_params_parse(wc_segcodec *c, const uint8_t *p, size_t len)
             c->cval[k] = *p++;
             continue;
         }
-        if (c->mode[k] != WC_PLANE_RANS || end - p < 32)
+        if (c->mode[k] != WC_PLANE_RANS ||
+            wc_table_parse(&p, end, c->freq[k], &c->dtab[k]))
             goto bad;
-        const uint8_t *bm = p;
-        p += 32;
-        for (int s = 0; s < 256; s++) {
-            if (!(bm[s >> 3] >> (s & 7) & 1))
-                continue;
-            if (end - p < 2)
-                goto bad;
-            c->freq[k][s] = (uint16_t)(p[0] | p[1] << 8);
-            p += 2;
-            if (!c->freq[k][s])
-                goto bad;
-        }
-        if (rans_freq_valid(c->freq[k]))
-            goto bad;
-        c->dtab[k] = malloc(sizeof(rans_dtab));
-        if (!c->dtab[k])
-            goto bad;
-        rans_dtab_init(c->dtab[k], c->freq[k]);
     }
     if (p != end)
         goto bad;
@@ -348,6 +478,8 @@ void wc_segcodec_free(wc_segcodec *c)
  * PLANES chunk payload: a u32 LE size for every RANS plane (plane order),
  * then each non-CONST plane's bytes in plane order: RAW planes n bytes,
  * RANS planes their rANS block.
+ * JOINT chunk payload: a u32 LE size of the rANS block of the symbols, the
+ * block, then the packed 7-bit remainders (rans_raw7_size(n) bytes).
  */
 
 size_t wc_chunk_bound(size_t bytes)
@@ -428,6 +560,21 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
     }
     case WC_CODEC_PLANES:
         break;
+    case WC_CODEC_JOINT: {
+        /* u32 LE size of the rANS block, the block, the packed bits. */
+        size_t n = bytes / 2;
+        uint8_t *sym = scratch, *r = scratch + n;
+        if (bytes % 2 || cap < 4 + rans_raw7_size(n) ||
+            wc_joint_split(c->jbase, src, n, sym, r))
+            return WC_ENCODE_FAIL;
+        size_t rs = rans_encode(&et[0], sym, n, dst + 4,
+                                cap - 4 - rans_raw7_size(n));
+        if (!rs)
+            return WC_ENCODE_FAIL;
+        wr32(dst, (uint32_t)rs);
+        rans_raw7_pack(r, n, dst + 4 + rs);
+        return 4 + rs + rans_raw7_size(n);
+    }
     default:
         return WC_ENCODE_FAIL;
     }
@@ -479,6 +626,16 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
     }
     case WC_CODEC_PLANES:
         break;
+    case WC_CODEC_JOINT: {
+        size_t n = bytes / 2;
+        if (bytes % 2 || len < 4 || !c->dtab[0])
+            return -1;
+        size_t r = rd32(src);
+        if (r > len - 4 || len - 4 - r != rans_raw7_size(n))
+            return -1;
+        return rans_decode_joint(c->dtab[0], src + 4, r, src + 4 + r, c->jbase,
+                                 dst, n, scratch);
+    }
     default:
         return -1;
     }

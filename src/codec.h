@@ -7,6 +7,11 @@
  *          (e.g. bf16 -> exponent byte, sign|mantissa byte); each plane is
  *          RAW, CONST (one byte value for the whole segment, costs nothing)
  *          or RANS (32-way rANS with a table stored once per segment).
+ *   JOINT  BF16 only: the exponent and the top mantissa bit are one rANS
+ *          symbol, (exponent - base) << 1 | m6, and the other 7 bits
+ *          (sign, low 6 mantissa bits) are packed, 28 bytes per 32
+ *          elements (rans_raw7_size in rans.h). Within a binade weights are not
+ *          uniform, so that bit depends on the exponent.
  * Any chunk may also be stored raw when coding does not make it smaller
  * (the index says so per chunk), so nothing grows by more than its index
  * entry.
@@ -19,7 +24,13 @@
 
 #include "rans.h"
 
-enum wc_codec { WC_CODEC_RAW = 0, WC_CODEC_ZSTD = 1, WC_CODEC_PLANES = 2 };
+enum wc_codec {
+    WC_CODEC_RAW = 0,
+    WC_CODEC_ZSTD = 1,
+    WC_CODEC_PLANES = 2,
+    WC_CODEC_JOINT = 3, /* format 1.1 */
+    WC_CODEC_COUNT
+};
 enum wc_plane_mode { WC_PLANE_RAW = 0, WC_PLANE_CONST = 1, WC_PLANE_RANS = 2 };
 
 /* Dtype ids are stored in containers: never renumber. */
@@ -53,14 +64,17 @@ unsigned wc_dtype_size(int dt); /* bytes per element; 1 for NONE */
 typedef struct {
     uint8_t codec;   /* enum wc_codec */
     uint8_t dtype;   /* enum wc_dtype */
-    uint8_t nplanes; /* PLANES: == wc_dtype_size(dtype) */
+    uint8_t nplanes; /* PLANES, JOINT: == wc_dtype_size(dtype) */
+    uint8_t jbase;   /* JOINT: exponent of symbol 0 and 1 */
     uint8_t mode[WC_MAX_PLANES];
     uint8_t cval[WC_MAX_PLANES];             /* CONST value */
     uint16_t freq[WC_MAX_PLANES][256];        /* RANS table */
     rans_dtab *dtab[WC_MAX_PLANES];           /* built on load, RANS only */
 } wc_segcodec;
+/* JOINT uses plane 0 (mode RANS, freq[0], dtab[0]) for the symbols; plane 1
+ * is the packed 7-bit remainder (mode RAW). */
 
-/* Serialised size and (de)serialisation of the PLANES parameters; other
+/* Serialised size and (de)serialisation of the PLANES and JOINT parameters; other
  * codecs have none. parse validates every field and builds the decode
  * tables. Returns 0 or -1. */
 size_t wc_segcodec_params_size(const wc_segcodec *c);
@@ -72,16 +86,20 @@ void wc_segcodec_free(wc_segcodec *c);
  * planes + k * n. */
 void wc_planes_split(int dtype, const uint8_t *src, size_t n, uint8_t *planes);
 
-/* Histogram accumulation for choosing plane modes over a whole segment. */
+/* Histogram accumulation for choosing plane modes over a whole segment.
+ * joint: BF16 only, exponent << 1 | top mantissa bit. */
 typedef struct {
     uint64_t count[WC_MAX_PLANES][256];
+    uint64_t joint[512];
     uint64_t n;
 } wc_planestats;
 void wc_planestats_add(wc_planestats *st, int dtype, const uint8_t *src,
                        size_t bytes, uint8_t *scratch);
+void wc_planestats_merge(wc_planestats *dst, const wc_planestats *src);
 
-/* Choose plane modes and tables from the statistics. chunk_elems lets the
- * choice charge rANS its per-chunk state overhead. */
+/* Choose the codec (PLANES, or JOINT for BF16 where it is smaller), plane
+ * modes and tables from the statistics. chunk_elems lets the choice charge
+ * rANS its per-chunk state overhead. */
 void wc_segcodec_choose(wc_segcodec *c, int dtype, const wc_planestats *st,
                         size_t chunk_elems);
 

@@ -175,10 +175,7 @@ static void pk_merge(packer *p)
         if (a && a->dtype == g->dtype && a->dtype != WC_DT_NONE &&
             a->off + a->len == g->off) {
             wc_planestats m = *a->st;
-            for (unsigned k = 0; k < wc_dtype_size(g->dtype); k++)
-                for (int s = 0; s < 256; s++)
-                    m.count[k][s] += g->st->count[k][s];
-            m.n += g->st->n;
+            wc_planestats_merge(&m, g->st);
             double sep = pk_cost(p, a->dtype, a->st, a->len) +
                          pk_cost(p, g->dtype, g->st, g->len);
             double mer = pk_cost(p, a->dtype, &m, a->len + g->len);
@@ -225,10 +222,7 @@ static void pk_stats_chunk(packer *p, uint64_t k, uint8_t *scratch,
     memset(tmp, 0, sizeof *tmp);
     wc_planestats_add(tmp, g->dtype, p->src + off, len, scratch);
     pthread_mutex_lock(&g->lock);
-    for (unsigned pl = 0; pl < wc_dtype_size(g->dtype); pl++)
-        for (int s = 0; s < 256; s++)
-            g->st->count[pl][s] += tmp->count[pl][s];
-    g->st->n += tmp->n;
+    wc_planestats_merge(g->st, tmp);
     pthread_mutex_unlock(&g->lock);
 }
 

@@ -1,6 +1,7 @@
 /* rans.c - 32-way interleaved static rANS (see rans.h for the contract). */
 #include "rans.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,53 @@ void rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
     rans_merge16_impl(p0, p1, n, dst, how);
 }
 
+void rans_raw7_pack(const uint8_t *r, size_t n, uint8_t *dst)
+{
+    uint64_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= (uint64_t)(r[i] & 0x7f) << bits;
+        bits += 7;
+        for (; bits >= 8; bits -= 8, acc >>= 8)
+            *dst++ = (uint8_t)acc;
+    }
+    if (bits)
+        *dst = (uint8_t)acc;
+}
+
+static inline uint16_t rans_joint16(uint32_t s, uint32_t r, uint32_t e)
+{
+    return (uint16_t)((r & 0x40) << 9 | ((s << 6) + e) | (r & 0x3f));
+}
+
+void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
+                      unsigned base, uint8_t *dst)
+{
+    const uint32_t e = base << 7;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, raw7 += 7) {
+        uint64_t w = 0;
+        memcpy(&w, raw7, 7); /* little-endian hosts */
+        for (int k = 0; k < 8; k++) {
+            uint16_t v = rans_joint16(sym[i + k], (uint32_t)(w >> (7 * k)), e);
+            memcpy(dst + 2 * (i + k), &v, 2);
+        }
+    }
+    /* the last n % 8 values: ceil(7 (n % 8) / 8) bytes */
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (; i < n; i++) {
+        if (bits < 7) {
+            acc |= (uint32_t)*raw7++ << bits;
+            bits += 8;
+        }
+        uint16_t v = rans_joint16(sym[i], acc, e);
+        memcpy(dst + 2 * i, &v, 2);
+        acc >>= 7;
+        bits -= 7;
+    }
+}
+
 /* Decode groups from g on with scalar code; shared tail of every variant. */
 static int rans_decode_from(const uint32_t *tab, uint32_t *x, const uint8_t *p,
                             const uint8_t *end, uint8_t *dst, size_t g,
@@ -278,7 +326,7 @@ static void rans_perm_init(void)
 static inline __attribute__((always_inline, target("avx2,popcnt"))) int
 rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
                uint8_t *dst, size_t n, const uint8_t *sm, uint8_t *tmp,
-               enum rans_merge how)
+               enum rans_merge how, unsigned base)
 {
     if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
         return -1;
@@ -302,8 +350,11 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
 
     size_t g = 0;
+    /* JOINT reads 30 packed bytes from 7g/8 on for a group. */
+    const size_t jlim = how == RANS_MERGE_JOINT ? rans_raw7_size(n) : SIZE_MAX;
     /* 32 words + 16 bytes of over-read for the last unaligned load. */
-    for (; g + RANS_LANES <= n && end - p >= 2 * RANS_LANES + 16;
+    for (; g + RANS_LANES <= n && end - p >= 2 * RANS_LANES + 16 &&
+           g / 8 * 7 + 30 <= jlim;
          g += RANS_LANES) {
         __m256i S[4];
         (void)tmp;
@@ -338,6 +389,37 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
             __m256i nx = _mm256_or_si256(_mm256_slli_epi32(X[v], 16), w);
             X[v] = _mm256_blendv_epi8(X[v], nx, lt);
             p += 2 * __builtin_popcount(mask);
+        }
+        if (how == RANS_MERGE_JOINT) {
+            /* 16 elements are 14 packed bytes: each 128-bit half takes 8
+             * values from 7 bytes. Value k sits at bit 7k % 8 of a byte
+             * pair; multiplying by 2^(7 - 7k % 8) moves it to bits 7..13
+             * of its 16-bit lane. */
+            const __m256i pick = _mm256_setr_epi8(
+                0, 1, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7,
+                7, 8, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14);
+            const __m256i mul = _mm256_setr_epi16(128, 1, 2, 4, 8, 16, 32, 64,
+                                                  128, 1, 2, 4, 8, 16, 32, 64);
+            const __m256i e = _mm256_set1_epi16((short)(base << 7));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                    (const __m128i *)(sm + g / 8 * 7 + 14 * h)));
+                const __m256i r16 = _mm256_srli_epi16(
+                    _mm256_mullo_epi16(_mm256_shuffle_epi8(raw, pick), mul), 7);
+                /* symbols straight from the 32-bit lanes to 16 bits, in
+                 * element order (packus interleaves 64-bit quarters) */
+                const __m256i s16 = _mm256_permute4x64_epi64(
+                    _mm256_packus_epi32(S[2 * h], S[2 * h + 1]), 0xd8);
+                const __m256i o = _mm256_or_si256(
+                    _mm256_or_si256(
+                        _mm256_slli_epi16(
+                            _mm256_and_si256(r16, _mm256_set1_epi16(0x40)), 9),
+                        _mm256_and_si256(r16, _mm256_set1_epi16(0x3f))),
+                    _mm256_add_epi16(_mm256_slli_epi16(s16, 6), e));
+                _mm256_storeu_si256((__m256i *)(dst + 2 * g + 32 * h), o);
+            }
+            continue;
         }
         __m256i ab = _mm256_packus_epi32(S[0], S[1]);
         __m256i cd = _mm256_packus_epi32(S[2], S[3]);
@@ -376,7 +458,10 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
         return rans_decode_from(tab, x, p, end, dst, g, n);
     if (rans_decode_from(tab, x, p, end, tmp, g, n))
         return -1;
-    rans_merge16(tmp + g, sm + g, n - g, dst + 2 * g, how);
+    if (how == RANS_MERGE_JOINT)
+        rans_merge_joint(tmp + g, sm + g / 8 * 7, n - g, base, dst + 2 * g);
+    else
+        rans_merge16(tmp + g, sm + g, n - g, dst + 2 * g, how);
     return 0;
 }
 
@@ -384,21 +469,30 @@ __attribute__((target("avx2,popcnt"))) static int
 rans_decode_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
                  uint8_t *dst, size_t n)
 {
-    return rans_avx2_impl(t, src, len, dst, n, NULL, NULL, 0);
+    return rans_avx2_impl(t, src, len, dst, n, NULL, NULL, 0, 0);
 }
 
 __attribute__((target("avx2,popcnt"))) static int
 rans_decode_bf16_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
                       const uint8_t *sm, uint8_t *dst, size_t n, uint8_t *tmp)
 {
-    return rans_avx2_impl(t, src, len, dst, n, sm, tmp, RANS_MERGE_BF16);
+    return rans_avx2_impl(t, src, len, dst, n, sm, tmp, RANS_MERGE_BF16, 0);
 }
 
 __attribute__((target("avx2,popcnt"))) static int
 rans_decode_hilo_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
                       const uint8_t *lo, uint8_t *dst, size_t n, uint8_t *tmp)
 {
-    return rans_avx2_impl(t, src, len, dst, n, lo, tmp, RANS_MERGE_HI_LO);
+    return rans_avx2_impl(t, src, len, dst, n, lo, tmp, RANS_MERGE_HI_LO, 0);
+}
+
+__attribute__((target("avx2,popcnt"))) static int
+rans_decode_joint_avx2(const rans_dtab *t, const uint8_t *src, size_t len,
+                       const uint8_t *raw7, unsigned base, uint8_t *dst,
+                       size_t n, uint8_t *tmp)
+{
+    return rans_avx2_impl(t, src, len, dst, n, raw7, tmp, RANS_MERGE_JOINT,
+                          base);
 }
 
 typedef int (*rans_decode_fn)(const rans_dtab *, const uint8_t *, size_t,
@@ -437,6 +531,21 @@ int rans_decode_merge16(const rans_dtab *t, const uint8_t *src, size_t len,
     if (rans_decode(t, src, len, tmp, n))
         return -1;
     rans_merge16(tmp, plane1, n, dst, how);
+    return 0;
+}
+
+int rans_decode_joint(const rans_dtab *t, const uint8_t *src, size_t len,
+                      const uint8_t *raw7, unsigned base, uint8_t *dst,
+                      size_t n, uint8_t *tmp)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    pthread_once(&rans_once, rans_init_once);
+    if (rans_have_avx2)
+        return rans_decode_joint_avx2(t, src, len, raw7, base, dst, n, tmp);
+#endif
+    if (rans_decode(t, src, len, tmp, n))
+        return -1;
+    rans_merge_joint(tmp, raw7, n, base, dst);
     return 0;
 }
 

@@ -73,11 +73,35 @@ int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
 enum rans_merge {
     RANS_MERGE_BF16 = 1,  /* (p1 & 0x80) << 8 | p0 << 7 | (p1 & 0x7f) */
     RANS_MERGE_HI_LO = 2, /* p0 << 8 | p1 */
+    RANS_MERGE_JOINT = 3, /* rans_decode_joint only */
 };
 int rans_decode_merge16(const rans_dtab *t, const uint8_t *src, size_t len,
                         const uint8_t *plane1, uint8_t *dst, size_t n,
                         uint8_t *tmp, enum rans_merge how);
 void rans_merge16(const uint8_t *p0, const uint8_t *p1, size_t n, uint8_t *dst,
                   enum rans_merge how);
+
+/* The JOINT bf16 layout (codec.h): symbol s = (exponent - base) << 1 | m6,
+ * and the 7 other bits r = sign << 6 | m[5:0], packed little-endian: value
+ * i is bits 7i..7i+6 of the byte string (8 values in 7 bytes). The
+ * element is
+ *   (r & 0x40) << 9 | ((s << 6) + (base << 7)) | (r & 0x3f). */
+static inline size_t rans_raw7_size(size_t n)
+{
+    return (7 * n + 7) / 8;
+}
+/* Pack n values (< 128) into rans_raw7_size(n) bytes. */
+void rans_raw7_pack(const uint8_t *r, size_t n, uint8_t *dst);
+/* Decode n JOINT elements: symbols from the rANS block [src, src+len), the
+ * packed bits from raw7 (rans_raw7_size(n) bytes), into dst (2n bytes).
+ * tmp: n bytes of scratch. Every symbol in the table must satisfy
+ * (s >> 1) + base <= 255 (checked when the table is loaded). */
+int rans_decode_joint(const rans_dtab *t, const uint8_t *src, size_t len,
+                      const uint8_t *raw7, unsigned base, uint8_t *dst,
+                      size_t n, uint8_t *tmp);
+/* The merge alone: n symbols and their packed bits -> dst. raw7 holds the
+ * packed bits of these n elements, from its first byte. */
+void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
+                      unsigned base, uint8_t *dst);
 
 #endif

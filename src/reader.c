@@ -199,12 +199,12 @@ static int wc_load(wcodec *w)
             rc = bad(nm, "segment table not contiguous");
             goto out;
         }
-        if (g->c.codec > WC_CODEC_PLANES || g->c.dtype >= WC_DT_COUNT) {
+        if (g->c.codec >= WC_CODEC_COUNT || g->c.dtype >= WC_DT_COUNT) {
             rc = bad(nm, "unknown codec or dtype in segment table");
             goto out;
         }
         g->c.nplanes = (uint8_t)wc_dtype_size(g->c.dtype);
-        if (g->c.codec == WC_CODEC_PLANES &&
+        if ((g->c.codec == WC_CODEC_PLANES || g->c.codec == WC_CODEC_JOINT) &&
             (g->c.dtype == WC_DT_NONE || g->length % g->c.nplanes)) {
             rc = bad(nm, "segment length not a whole number of elements");
             goto out;
@@ -625,7 +625,7 @@ int wcodec_describe_segment(const wcodec *w, uint32_t i,
 {
     if (i >= w->nseg)
         return wc_fail(WCODEC_E_RANGE, "segment %u out of range", i);
-    static const char *const codecs[] = {"raw", "zstd", "planes"};
+    static const char *const codecs[] = {"raw", "zstd", "planes", "joint"};
     const wc_segment *g = &w->seg[i];
     memset(si, 0, sizeof *si);
     si->offset = g->offset;
@@ -637,6 +637,8 @@ int wcodec_describe_segment(const wcodec *w, uint32_t i,
     if (g->c.codec == WC_CODEC_PLANES)
         for (unsigned k = 0; k < g->c.nplanes; k++)
             si->planes[k] = "rca"[g->c.mode[k]];
+    if (g->c.codec == WC_CODEC_JOINT)
+        memcpy(si->planes, "a7", 3);
     for (uint64_t k = g->first_chunk; k < g->first_chunk + si->nchunks; k++) {
         si->packed += w->chunk[k].csize;
         si->raw_chunks += (w->chunk[k].flags & WC_CHUNK_F_RAW) != 0;

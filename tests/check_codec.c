@@ -345,10 +345,44 @@ END_TEST
 
 /* ---- wc_segcodec_choose ---------------------------------------------------- */
 
+/* A JOINT choice (bf16): base is the smallest exponent, every exponent is
+ * within 128 of it, and the table holds exactly the symbols
+ * (exponent - base) << 1 | top mantissa bit of the data. */
+static void check_joint_choice(const wc_segcodec *c, const uint8_t *src,
+                               size_t n)
+{
+    ck_assert_uint_eq(c->nplanes, 2);
+    ck_assert_uint_eq(c->mode[0], WC_PLANE_RANS);
+    ck_assert_uint_eq(c->mode[1], WC_PLANE_RAW);
+    unsigned lo = 255, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned e = (src[2 * i] | src[2 * i + 1] << 8) >> 7 & 0xff;
+        lo = e < lo ? e : lo;
+        hi = e > hi ? e : hi;
+    }
+    ck_assert_uint_eq(c->jbase, lo);
+    ck_assert_uint_le(hi - lo, 127);
+    uint64_t cnt[256] = {0};
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = src[2 * i] | src[2 * i + 1] << 8;
+        cnt[((v >> 7 & 0xff) - lo) << 1 | (v >> 6 & 1)]++;
+    }
+    ck_assert_int_eq(rans_freq_valid(c->freq[0]), 0);
+    for (int s = 0; s < 256; s++)
+        ck_assert_msg((cnt[s] != 0) == (c->freq[0][s] != 0),
+                      "joint symbol %d: count %llu freq %u", s,
+                      (unsigned long long)cnt[s], c->freq[0][s]);
+}
+
 static void check_choice(const wc_segcodec *c, int dt, const uint8_t *src,
                          size_t n)
 {
     unsigned es = wc_dtype_size(dt);
+    if (c->codec == WC_CODEC_JOINT) {
+        ck_assert_uint_eq(dt, WC_DT_BF16);
+        check_joint_choice(c, src, n);
+        return;
+    }
     ck_assert_uint_eq(c->codec, WC_CODEC_PLANES);
     ck_assert_uint_eq(c->dtype, dt);
     ck_assert_uint_eq(c->nplanes, es);
@@ -853,7 +887,7 @@ START_TEST(encode_cap)
     ck_assert_uint_eq(
         wc_chunk_encode(&raw, NULL, src, bytes, pay, bytes - 1, NULL, 3),
         WC_ENCODE_FAIL);
-    wc_segcodec bogus = {.codec = 3, .dtype = (uint8_t)dt};
+    wc_segcodec bogus = {.codec = WC_CODEC_COUNT, .dtype = (uint8_t)dt};
     ck_assert_uint_eq(
         wc_chunk_encode(&bogus, NULL, src, bytes, pay, cap, NULL, 3),
         WC_ENCODE_FAIL);
@@ -1023,6 +1057,85 @@ START_TEST(decode_bad_codec)
 }
 END_TEST
 
+/* ---- JOINT (bf16) ------------------------------------------------------------ */
+
+static void put_bf16(uint8_t *src, size_t i, unsigned v)
+{
+    src[2 * i] = (uint8_t)v;
+    src[2 * i + 1] = (uint8_t)(v >> 8);
+}
+
+/* Weights pick JOINT; the same weights with zeros and values >= 2^9 span
+ * more than 128 exponents, which a byte symbol cannot hold, and stay
+ * PLANES. Both round-trip. */
+START_TEST(joint_exponent_span)
+{
+    uint64_t seed = 77;
+    size_t n = test_elems(WC_DT_BF16), bytes = 2 * n;
+    uint8_t *src = malloc(bytes);
+    tu_gen(WC_DT_BF16, TU_REAL, src, n, &seed);
+    codec_pair p;
+    pair_setup(&p, WC_DT_BF16, src, bytes);
+    ck_assert_uint_eq(p.c.codec, WC_CODEC_JOINT);
+    check_choice(&p.c, WC_DT_BF16, src, n);
+    size_t joint = chunks_roundtrip(&p, src, bytes);
+    pair_free(&p);
+    for (size_t i = 0; i < n; i += 97)
+        put_bf16(src, i, i % 2 ? 0x0000 : 0x4400 /* 512.0 */);
+    pair_setup(&p, WC_DT_BF16, src, bytes);
+    ck_assert_uint_eq(p.c.codec, WC_CODEC_PLANES);
+    check_choice(&p.c, WC_DT_BF16, src, n);
+    chunks_roundtrip(&p, src, bytes);
+    pair_free(&p);
+    /* coded, not stored (kind_roundtrip checks JOINT sizes against the
+     * planes' entropy bound) */
+    ck_assert_uint_lt(joint, bytes * 3 / 4);
+    free(src);
+}
+END_TEST
+
+START_TEST(joint_params)
+{
+    wc_segcodec c;
+    memset(&c, 0, sizeof c);
+    c.codec = WC_CODEC_JOINT;
+    c.dtype = WC_DT_BF16;
+    c.nplanes = 2;
+    c.jbase = 100;
+    c.mode[0] = WC_PLANE_RANS;
+    c.mode[1] = WC_PLANE_RAW;
+    c.freq[0][0] = 4000;
+    c.freq[0][255] = 96; /* exponent 100 + 127 = 227 */
+    size_t n = wc_segcodec_params_size(&c);
+    ck_assert_uint_eq(n, 1 + 32 + 2 * 2);
+    uint8_t *buf = malloc(n);
+    wc_segcodec_params_write(&c, buf);
+    wc_segcodec d;
+    ck_assert_int_eq(parse(buf, n, WC_CODEC_JOINT, WC_DT_BF16, &d), 0);
+    ck_assert_uint_eq(d.jbase, 100);
+    ck_assert_uint_eq(d.mode[0], WC_PLANE_RANS);
+    ck_assert_uint_eq(d.mode[1], WC_PLANE_RAW);
+    ck_assert_int_eq(memcmp(d.freq[0], c.freq[0], sizeof c.freq[0]), 0);
+    wc_segcodec_free(&d);
+    /* only bf16 */
+    ck_assert_int_eq(parse(buf, n, WC_CODEC_JOINT, WC_DT_F16, &d), -1);
+    /* every truncation, and a byte too many */
+    for (size_t len = 0; len < n; len++)
+        ck_assert_int_eq(parse(buf, len, WC_CODEC_JOINT, WC_DT_BF16, &d), -1);
+    uint8_t *more = calloc(1, n + 1);
+    memcpy(more, buf, n);
+    ck_assert_int_eq(parse(more, n + 1, WC_CODEC_JOINT, WC_DT_BF16, &d), -1);
+    /* a symbol whose exponent would pass 255: base 129 + 255 / 2 = 256 */
+    buf[0] = 129;
+    ck_assert_int_eq(parse(buf, n, WC_CODEC_JOINT, WC_DT_BF16, &d), -1);
+    buf[0] = 128; /* 128 + 127 = 255: the largest exponent, allowed */
+    ck_assert_int_eq(parse(buf, n, WC_CODEC_JOINT, WC_DT_BF16, &d), 0);
+    wc_segcodec_free(&d);
+    free(more);
+    free(buf);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------ */
 
 static TCase *tc(Suite *s, const char *name)
@@ -1064,6 +1177,8 @@ int main(void)
     tcase_add_loop_test(t, decode_damaged_planes, 1, WC_DT_COUNT);
     tcase_add_test(t, decode_damaged_zstd);
     tcase_add_test(t, decode_bad_codec);
+    tcase_add_test(t, joint_exponent_span);
+    tcase_add_test(t, joint_params);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);

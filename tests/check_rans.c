@@ -959,6 +959,151 @@ START_TEST(decode_merge16)
 }
 END_TEST
 
+/* ---- JOINT: rans_raw7_pack / rans_merge_joint / rans_decode_joint --------- */
+
+/* The layout from rans.h, bit by bit: value i is bits 7i..7i+6. */
+static void ref_pack7(const uint8_t *r, size_t n, uint8_t *dst)
+{
+    memset(dst, 0, (7 * n + 7) / 8);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned b = 0; b < 7; b++)
+            if (r[i] >> b & 1)
+                dst[(7 * i + b) / 8] |= (uint8_t)(1u << (7 * i + b) % 8);
+}
+
+static void ref_joint(const uint8_t *sym, const uint8_t *r, size_t n,
+                      unsigned base, uint8_t *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v = (uint16_t)((r[i] & 0x40) << 9 |
+                                ((sym[i] << 6) + (base << 7)) | (r[i] & 0x3f));
+        dst[2 * i] = (uint8_t)v;
+        dst[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+}
+
+START_TEST(raw7_layout)
+{
+    uint64_t seed = 20;
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i], len = rans_raw7_size(n);
+        ck_assert_uint_eq(len, (7 * n + 7) / 8);
+        uint8_t *r = malloc(n + 1), *want = malloc(len + 1);
+        tu_fill_random(&seed, r, n);
+        for (size_t k = 0; k < n; k++)
+            r[k] &= 0x7f;
+        ref_pack7(r, n, want);
+        uint8_t *dst = tu_guard_alloc(len);
+        rans_raw7_pack(r, n, dst);
+        ck_assert_msg(memcmp(dst, want, len) == 0, "pack of %zu differs", n);
+        tu_guard_free(dst, len);
+        free(r);
+        free(want);
+    }
+}
+END_TEST
+
+START_TEST(merge_joint)
+{
+    uint64_t seed = 21;
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i], len = rans_raw7_size(n);
+        unsigned base = (unsigned)(tu_rand(&seed) % 256);
+        uint8_t *sym = malloc(n + 1), *r = malloc(n + 1);
+        uint8_t *want = malloc(2 * n + 1), *raw = tu_guard_alloc(len);
+        tu_fill_random(&seed, sym, n);
+        tu_fill_random(&seed, r, n);
+        for (size_t k = 0; k < n; k++)
+            r[k] &= 0x7f;
+        ref_pack7(r, n, raw);
+        ref_joint(sym, r, n, base, want);
+        uint8_t *dst = tu_guard_alloc(2 * n);
+        rans_merge_joint(sym, raw, n, base, dst);
+        ck_assert_msg(memcmp(dst, want, 2 * n) == 0,
+                      "joint merge of %zu (base %u) differs", n, base);
+        tu_guard_free(dst, 2 * n);
+        tu_guard_free(raw, len);
+        free(sym);
+        free(r);
+        free(want);
+    }
+}
+END_TEST
+
+/* Decode and merge in one pass, every buffer exactly sized behind a guard:
+ * the packed bits are read no further than their last byte. */
+static int decode_joint(const uint16_t f[256], const uint8_t *blk, size_t len,
+                        const uint8_t *raw, size_t n, unsigned base,
+                        uint8_t **out)
+{
+    rans_dtab *dt = malloc(sizeof *dt);
+    rans_dtab_init(dt, f);
+    uint8_t *in = tu_guard_alloc(len);
+    memcpy(in, blk, len);
+    size_t rl = rans_raw7_size(n);
+    uint8_t *r7 = tu_guard_alloc(rl);
+    if (rl)
+        memcpy(r7, raw, rl);
+    uint8_t *o = tu_guard_alloc(2 * n);
+    uint8_t *tmp = tu_guard_alloc(n);
+    int rc = rans_decode_joint(dt, in, len, r7, base, o, n, tmp);
+    ck_assert_msg(rc == 0 || rc == -1, "rans_decode_joint returned %d", rc);
+    *out = malloc(2 * n + 1);
+    memcpy(*out, o, 2 * n);
+    tu_guard_free(tmp, n);
+    tu_guard_free(o, 2 * n);
+    tu_guard_free(r7, rl);
+    tu_guard_free(in, len);
+    free(dt);
+    return rc;
+}
+
+START_TEST(decode_joint_sizes)
+{
+    uint64_t seed = 22;
+    for (size_t i = 0; i < NSIZES; i++) {
+        size_t n = sizes[i];
+        if (n < 2)
+            continue;
+        unsigned base = (unsigned)(tu_rand(&seed) % 256);
+        uint8_t *sym = malloc(n), *r = malloc(n), *want = malloc(2 * n);
+        uint8_t *raw = malloc(rans_raw7_size(n) + 1);
+        random_source(&seed, sym, n, 40, 2.0);
+        tu_fill_random(&seed, r, n);
+        for (size_t k = 0; k < n; k++)
+            r[k] &= 0x7f;
+        rans_raw7_pack(r, n, raw);
+        ref_joint(sym, r, n, base, want);
+        uint16_t f[256];
+        table_of(sym, n, f);
+        block b = encode(f, sym, n);
+        uint8_t *out;
+        ck_assert_int_eq(decode_joint(f, b.blk, b.len, raw, n, base, &out), 0);
+        ck_assert_msg(memcmp(out, want, 2 * n) == 0,
+                      "joint decode of %zu elements differs", n);
+        free(out);
+        for (size_t len = 0; len < b.len; len += 1 + len / 16) {
+            ck_assert_int_eq(decode_joint(f, b.blk, len, raw, n, base, &out),
+                             -1);
+            free(out);
+        }
+        uint8_t *q = malloc(b.len);
+        for (size_t bit = 0; bit < 8 * b.len; bit += 1 + bit / 8) {
+            memcpy(q, b.blk, b.len);
+            q[bit / 8] ^= (uint8_t)(1u << bit % 8);
+            decode_joint(f, q, b.len, raw, n, base, &out);
+            free(out);
+        }
+        free(q);
+        block_free(&b);
+        free(sym);
+        free(r);
+        free(raw);
+        free(want);
+    }
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static TCase *tc(Suite *s, const char *name)
@@ -1005,6 +1150,10 @@ int main(void)
     tcase_add_loop_test(t, merge16, 0, 2);
     t = tc(s, "rans_decode_merge16");
     tcase_add_loop_test(t, decode_merge16, 0, 2);
+    t = tc(s, "rans_decode_joint");
+    tcase_add_test(t, raw7_layout);
+    tcase_add_test(t, merge_joint);
+    tcase_add_test(t, decode_joint_sizes);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);

@@ -144,7 +144,7 @@ static int seeds_chunk(const char *dir, int argc, char **argv)
             char name[64];
             snprintf(name, sizeof name, "chunk-%02d-%s-%s", id++,
                      raw ? "stored" : (const char *[]){"raw", "zstd",
-                                                       "planes"}[g->c.codec],
+                                                       "planes", "joint"}[g->c.codec],
                      g->c.dtype ? wc_dtype_name(g->c.dtype) : "none");
             rc |= put(dir, name, b, n);
             free(b);
