@@ -124,15 +124,13 @@ static void tables_build(const wcodec *w, Tables *t)
     size_t n = 0;
     for (uint32_t s = 0; s < w->nseg; s++)
         for (unsigned k = 0; k < WC_MAX_PLANES; k++)
-            n += w->seg[s].c.codec == WC_CODEC_PLANES && k < w->seg[s].c.nplanes &&
-                 w->seg[s].c.dtab[k];
+            n += w->seg[s].c.dtab[k] != NULL; /* PLANES and JOINT */
     t->buf = (uint8_t *)aligned_alloc(16, (n ? n : 1) * WC_G_TAB_BYTES);
     t->addr.assign((size_t)w->nseg * 8, 0);
     size_t i = 0;
     for (uint32_t s = 0; s < w->nseg; s++)
         for (unsigned k = 0; k < WC_MAX_PLANES; k++)
-            if (w->seg[s].c.codec == WC_CODEC_PLANES && k < w->seg[s].c.nplanes &&
-                w->seg[s].c.dtab[k]) {
+            if (w->seg[s].c.dtab[k]) {
                 memcpy(t->buf + i * WC_G_TAB_BYTES, w->seg[s].c.dtab[k]->slot,
                        WC_G_TAB_BYTES);
                 t->addr[(size_t)s * 8 + k] = (uint64_t)(uintptr_t)(t->buf + i * WC_G_TAB_BYTES);
@@ -237,8 +235,12 @@ static void check_chunks(wcodec *w, const std::vector<uint64_t> &ks, unsigned al
     for (size_t a = align + total; a < out.size(); a++)
         if (out[a] != 0xee)
             fail("%s: byte after the output written", what);
-    printf("%s: %zu chunks (align %u): %d wrong; jobs per class:", what, ks.size(),
-           align, bad);
+    unsigned njoint = 0;
+    for (size_t i = 0; i < ks.size(); i++)
+        njoint += r.items[i].kind == WC_GK_PLANES &&
+                  w->seg[w->chunk_seg[ks[i]]].c.codec == WC_CODEC_JOINT;
+    printf("%s: %zu chunks (align %u): %d wrong; %u JOINT; jobs per class:", what,
+           ks.size(), align, bad, njoint);
     for (int c = 0; c < WC_GCLASSES; c++)
         if (ncls[c])
             printf(" %s%u/%u=%u", c ? "" : "copy:", wc_gclass_es(c), wc_gclass_nr(c),
@@ -379,6 +381,11 @@ int main(int argc, char **argv)
         std::vector<uint64_t> ks;
         for (uint64_t k = 0; k < w->nchunks; k++)
             ks.push_back(k);
+        bool joint = false;
+        for (uint32_t s = 0; s < w->nseg; s++)
+            joint |= w->seg[s].c.codec == WC_CODEC_JOINT;
+        if (!joint) /* the bf16 weights must exercise the JOINT kernel path */
+            fail("all dtypes: no JOINT segment in the container");
         check_chunks(w, ks, 0, "all dtypes");
         check_chunks(w, ks, 1, "all dtypes");
         check_chunks(w, ks, 6, "all dtypes");

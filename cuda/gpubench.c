@@ -104,13 +104,15 @@ static int generate(const char *path, const char *dtype, uint64_t bytes)
 
 static void kernel_bench(wcodec *w, int iters)
 {
-    /* group PLANES chunks by dtype; everything else in one "other" group */
+    /* group PLANES and JOINT chunks by dtype; everything else in one
+     * "other" group */
     for (int dt = 0; dt < WC_DT_COUNT; dt++) {
         uint64_t *ks = NULL;
         size_t n = 0, cap = 0;
         for (uint32_t s = 0; s < w->nseg; s++) {
             const wc_segment *g = &w->seg[s];
-            if (g->c.codec != WC_CODEC_PLANES || g->c.dtype != dt)
+            if ((g->c.codec != WC_CODEC_PLANES && g->c.codec != WC_CODEC_JOINT) ||
+                g->c.dtype != dt)
                 continue;
             uint64_t nc = wc_seg_chunks(g->length, w->chunk_size);
             for (uint64_t k = g->first_chunk; k < g->first_chunk + nc; k++) {

@@ -127,7 +127,7 @@ static const uint8_t wc_ksecret[192] = {
 /* ---- merge: planes -> element (wc_planes_merge in src/codec.c) ------------
  * P holds plane k's byte in bits 8k..8k+7 (32-bit for elements up to 4
  * bytes). FL: the dtype's float transform (BF16, F32, F64), else bytes most
- * significant first. */
+ * significant first; WC_M_JOINT: the JOINT element (src/rans.h). */
 template <int ES>
 struct wc_pw {
     typedef uint32_t T;
@@ -137,13 +137,20 @@ struct wc_pw<8> {
     typedef uint64_t T;
 };
 
-template <int ES, bool FL>
+#define WC_M_JOINT 2 /* FL value of a JOINT segment (bf16) */
+
+template <int ES, int FL>
 WC_D typename wc_pw<ES>::T wc_merge(typename wc_pw<ES>::T P)
 {
     if (ES == 1)
         return P & 0xff;
     if (ES == 2) {
         const uint32_t b0 = (uint32_t)P & 0xff, b1 = (uint32_t)(P >> 8) & 0xff;
+        if (FL == WC_M_JOINT) { /* symbol, 7 bits, base (from cmask) */
+            const uint32_t base = (uint32_t)(P >> 16) & 0xff;
+            return ((b1 & 0x40) << 9 | ((b0 << 6) + (base << 7)) | (b1 & 0x3f)) &
+                   0xffff;
+        }
         if (FL) /* BF16: [exponent, sign<<7 | mantissa] */
             return (b1 & 0x80) << 8 | b0 << 7 | (b1 & 0x7f);
         return b0 << 8 | b1;
@@ -235,12 +242,24 @@ WC_D void wc_refill(wc_rstate<NR> &R, uint32_t lane16)
     }
 }
 
+/* JOINT: value i of the packed 7-bit string (wcodec(5)). The second byte
+ * is read only when the value reaches into it, so reads stay inside the
+ * string. */
+WC_D uint32_t wc_ld7(const uint8_t *p, uint32_t i)
+{
+    const uint32_t bit = 7u * i, sh = bit & 7u;
+    uint32_t v = wc_ld8(p + (bit >> 3));
+    if (sh > 1)
+        v |= wc_ld8(p + (bit >> 3) + 1) << 8;
+    return v >> sh & 0x7fu;
+}
+
 /* One group of 32 elements: element i of this lane (FULL: all 32 lanes
  * have one). Lanes that need a word take them in lane order from cons:
  * lane's word is at cons + 2 * popc(ballot & lanemask_lt). If the group's
  * words run past the stream end the chunk is bad (warp-uniform test; the
  * ring reads stay in the ring, their values are then never used). */
-template <int ES, int NR, bool FL, bool AL, bool ODD, bool FULL>
+template <int ES, int NR, int FL, bool AL, bool ODD, bool FULL>
 WC_D void wc_step(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
                   typename wc_pw<ES>::T cmask, const uint8_t *smem, uint8_t *out,
                   uint32_t i, bool act, uint32_t lt, int &bad)
@@ -281,7 +300,9 @@ WC_D void wc_step(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
         WC_UNROLL
         for (int o = 0; o < ES - NR; o++)
             if (W.bits >> o & 1)
-                P |= (PT)wc_ld8(W.p[o] + i) << W.sh[o];
+                P |= (PT)(FL == WC_M_JOINT ? wc_ld7(W.p[o], i)
+                                           : wc_ld8(W.p[o] + i))
+                     << W.sh[o];
         wc_store<ES, AL>(out, wc_merge<ES, FL>(P));
     }
 }
@@ -290,7 +311,7 @@ WC_D void wc_step(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
  * (FL), the output alignment (AL) and whether any stream is at an odd
  * offset (ODD). Full groups two at a time, then the partial last group.
  * Returns this lane's bad flag. */
-template <int ES, int NR, bool FL, bool AL, bool ODD>
+template <int ES, int NR, int FL, bool AL, bool ODD>
 WC_D int wc_planes_loop(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
                         typename wc_pw<ES>::T cmask, const uint8_t *smem,
                         uint8_t *dst, uint32_t n, uint32_t lane, uint32_t lt)
@@ -319,7 +340,7 @@ WC_D int wc_planes_loop(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
     return bad;
 }
 
-template <int ES, int NR, bool FL, bool AL>
+template <int ES, int NR, int FL, bool AL>
 WC_D int wc_planes_loop_odd(wc_rstate<NR> &R, const wc_rawp<ES, NR> &W,
                             typename wc_pw<ES>::T cmask, const uint8_t *smem,
                             uint8_t *dst, uint32_t n, uint32_t lane, uint32_t lt,
@@ -370,8 +391,11 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
 
     /* Chunk layout (wc_chunk_decode): u32 size per RANS plane, then each
      * non-CONST plane's bytes in plane order. Warp-uniform. */
+    /* JOINT: the RAW plane is the packed 7 bits, ceil(7n / 8) bytes */
+    const bool joint = ES == 2 && NR == 1 && B->joint;
+    const uint32_t rawlen = joint ? (uint32_t)(((uint64_t)7 * n + 7) / 8) : n;
     int bad = (J.dlen % ES) != 0 || B->nplanes != ES || B->nrans != NR ||
-              len < 4u * NR;
+              len < 4u * NR || (B->joint && (!joint || dtype != WC_K_DT_BF16));
     uint32_t pos = 4u * NR;
     uint32_t roff[RA], rlen[RA];
     wc_rstate<NR> R;
@@ -396,7 +420,7 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
             cmask |= (PT)B->cval[k] << (8 * k);
             o++;
         } else if (m == WC_K_RAW && o < ES - NR) {
-            if (len - pos < n) {
+            if (len - pos < rawlen) {
                 bad = 1;
             } else {
                 WC_UNROLL
@@ -406,7 +430,7 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
                         W.sh[q] = 8u * k;
                     }
                 W.bits |= 1u << o;
-                pos += n;
+                pos += rawlen;
             }
             o++;
         } else if (m == WC_K_RANS && j < NR) {
@@ -477,7 +501,21 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
     WC_UNROLL
     for (int q = 0; q < NR; q++)
         anyodd = anyodd || R.odd[q];
-    if (ES == 1) { /* one byte: no transform, always aligned */
+    bool merged = false;
+    if constexpr (ES == 2 && NR == 1) {
+        if (joint) {
+            cmask |= (PT)B->jbase << 16; /* wc_merge<2, WC_M_JOINT> */
+            if (((uintptr_t)dst & 1) == 0)
+                bad |= wc_planes_loop_odd<2, 1, WC_M_JOINT, true>(
+                    R, W, cmask, smem, dst, n, lane, lt, anyodd);
+            else
+                bad |= wc_planes_loop_odd<2, 1, WC_M_JOINT, false>(
+                    R, W, cmask, smem, dst, n, lane, lt, anyodd);
+            merged = true;
+        }
+    }
+    if (merged) {
+    } else if (ES == 1) { /* one byte: no transform, always aligned */
         bad |= wc_planes_loop_odd<ES, NR, false, true>(R, W, cmask, smem, dst, n,
                                                        lane, lt, anyodd);
     } else {

@@ -15,6 +15,11 @@ int wc_plan_class(const wcodec *w, uint32_t seg)
     if (seg >= w->nseg)
         return -1;
     const wc_segcodec *c = &w->seg[seg].c;
+    if (c->codec == WC_CODEC_JOINT)
+        return c->dtype == WC_DT_BF16 && c->nplanes == 2 &&
+                       c->mode[0] == WC_PLANE_RANS && c->dtab[0]
+                   ? wc_gclass(2, 1)
+                   : -1;
     if (c->codec != WC_CODEC_PLANES || c->nplanes != wc_dtype_size(c->dtype) ||
         c->nplanes > WC_G_MAX_PLANES)
         return -1;
@@ -213,6 +218,8 @@ int wc_plan_build(wc_gplan *p, const wcodec *w, wc_gitem *items, size_t n,
             b->njobs = e - j;
             b->dtype = sc->dtype;
             b->nplanes = sc->nplanes;
+            b->joint = sc->codec == WC_CODEC_JOINT;
+            b->jbase = b->joint ? sc->jbase : 0;
             unsigned r = 0;
             for (unsigned k = 0; k < sc->nplanes; k++) {
                 b->mode[k] = sc->mode[k];

@@ -99,10 +99,12 @@ typedef struct {
     uint8_t dtype;                 /* enum wc_dtype */
     uint8_t nplanes;               /* element size */
     uint8_t nrans;                 /* RANS planes (== class's) */
-    uint8_t pad0;
+    uint8_t joint;                 /* 1: a JOINT segment (bf16; plane 0 the
+                                      symbols, plane 1 the packed 7 bits) */
     uint8_t mode[WC_G_MAX_PLANES]; /* enum wc_plane_mode per plane */
     uint8_t cval[WC_G_MAX_PLANES]; /* CONST values */
-    uint32_t pad1;
+    uint8_t jbase;                 /* JOINT: base exponent */
+    uint8_t pad1[3];
 } wc_gblock;
 
 typedef struct {
@@ -159,8 +161,8 @@ static inline uint64_t wc_gslot(uint32_t csize)
     return ((uint64_t)csize + WC_G_SLOT_ALIGN - 1) & ~(uint64_t)(WC_G_SLOT_ALIGN - 1);
 }
 
-/* Class of a PLANES chunk of segment seg (-1 if the GPU cannot decode it:
- * not PLANES, or bad parameters). */
+/* Class of a PLANES or JOINT chunk of segment seg (-1 if the GPU cannot
+ * decode it: another codec, or bad parameters). JOINT is class (2, 1). */
 int wc_plan_class(const wcodec *w, uint32_t seg);
 
 /* Describe chunk k for the GPU, its decoded bytes going to device address
