@@ -393,29 +393,30 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
         if (how == RANS_MERGE_JOINT) {
             /* 16 elements are 14 packed bytes: each 128-bit half takes 8
              * values from 7 bytes. Value k sits at bit 7k % 8 of a byte
-             * pair; multiplying by 2^(7 - 7k % 8) moves it to bits 7..13
-             * of its 16-bit lane. */
+             * pair; multiplying by 2^(9 - 7k % 8) moves it to bits 9..15
+             * of its 16-bit lane (t), sign on top. With r = t >> 9 (sign
+             * at bit 6, the low mantissa bits below), the element is
+             * r + sign * (2^15 - 2^6) + (s << 6) + (base << 7). */
             const __m256i pick = _mm256_setr_epi8(
                 0, 1, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7,
                 7, 8, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14);
-            const __m256i mul = _mm256_setr_epi16(128, 1, 2, 4, 8, 16, 32, 64,
-                                                  128, 1, 2, 4, 8, 16, 32, 64);
+            const __m256i mul = _mm256_setr_epi16(512, 4, 8, 16, 32, 64, 128, 256,
+                                                  512, 4, 8, 16, 32, 64, 128, 256);
             const __m256i e = _mm256_set1_epi16((short)(base << 7));
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(
                     (const __m128i *)(sm + g / 8 * 7 + 14 * h)));
-                const __m256i r16 = _mm256_srli_epi16(
-                    _mm256_mullo_epi16(_mm256_shuffle_epi8(raw, pick), mul), 7);
+                const __m256i t =
+                    _mm256_mullo_epi16(_mm256_shuffle_epi8(raw, pick), mul);
                 /* symbols straight from the 32-bit lanes to 16 bits, in
                  * element order (packus interleaves 64-bit quarters) */
                 const __m256i s16 = _mm256_permute4x64_epi64(
                     _mm256_packus_epi32(S[2 * h], S[2 * h + 1]), 0xd8);
-                const __m256i o = _mm256_or_si256(
-                    _mm256_or_si256(
-                        _mm256_slli_epi16(
-                            _mm256_and_si256(r16, _mm256_set1_epi16(0x40)), 9),
-                        _mm256_and_si256(r16, _mm256_set1_epi16(0x3f))),
+                const __m256i o = _mm256_add_epi16(
+                    _mm256_add_epi16(_mm256_srli_epi16(t, 9),
+                                     _mm256_and_si256(_mm256_srai_epi16(t, 15),
+                                                      _mm256_set1_epi16(0x7fc0))),
                     _mm256_add_epi16(_mm256_slli_epi16(s16, 6), e));
                 _mm256_storeu_si256((__m256i *)(dst + 2 * g + 32 * h), o);
             }
