@@ -60,6 +60,15 @@ write("mixed", [
 write("f32multi", [("w", "F32", [5000], g(5000, 1.0))], meta=False)
 write("random", [("r", "BF16", [3000],
                   rng.integers(0, 65536, 3000).astype(np.uint16))])
+# JOINT with element counts that leave unused bits in the last packed byte
+# of a chunk: one chunk of 999, then chunks of 2048 and 953. The top
+# mantissa bit follows the exponent, so JOINT wins even this small.
+def joint_w(n):
+    k = rng.integers(-8, -3, n)
+    m = np.where(k % 2 == 0, 1.0, 1.5) + rng.random(n) * 0.5
+    return bf16(np.ldexp(m, k) * rng.choice([-1.0, 1.0], n))
+write("uneven-joint", [("a", "BF16", [999], joint_w(999)),
+                       ("b", "BF16", [3001], joint_w(3001))], gap=b"\0" * 8)
 PYEOF
 GEN="$PY $ROOT/scripts/wcodec-genmodel -q --hidden 32 --intermediate 32 \
      --layers 1 --vocab 32 --heads 2 --kv-heads 1 --all-dtypes"

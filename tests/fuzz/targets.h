@@ -16,11 +16,12 @@
  *   fz_rans        rans_decode with a table derived from the first bytes;
  *                  a block that decodes must re-encode to itself (rANS is
  *                  a bijection on valid blocks), and the fused 16-bit
- *                  decode+merge must agree with decode then merge.
+ *                  decode+merge and the fused JOINT decode must agree
+ *                  with decode then merge.
  *   fz_chunk       wc_segcodec_params_parse + wc_chunk_decode for the codec
  *                  and dtype named by the first bytes; buffers are exactly
- *                  the sizes the reader gives. A PLANES payload that
- *                  decodes must re-encode to itself byte for byte.
+ *                  the sizes the reader gives. A PLANES or JOINT payload
+ *                  that decodes must re-encode to itself byte for byte.
  *   fz_safetensors wc_st_header_len + wc_st_parse; a parse that succeeds
  *                  must describe tensors that are sorted, inside the data
  *                  region, non-overlapping and of a known dtype.
@@ -41,6 +42,7 @@ int fz_safetensors(const uint8_t *d, size_t n);
 /* Layout constants shared with mkseeds.c. */
 #define FZ_RANS_MAXSYM 64         /* (symbol, weight) pairs in the table */
 #define FZ_CHUNK_HDR 8            /* codec, dtype, u16 params, u32 bytes */
+#define FZ_CHUNK_CODECS 5         /* codec byte modulus: 4 is unknown */
 #define FZ_CHUNK_MAX_BYTES (1u << 20)
 
 #endif

@@ -4,9 +4,10 @@
     tests/golden/make-golden.py PATH/TO/wcodec-pack
 
 Builds a small model (base.safetensors: several dtypes, so the container has
-zstd, rANS-coded, constant and stored chunks at 4 KiB), packs it into
-base.wcodec, then writes damaged copies of the container and malformed
-safetensors files, and MANIFEST: one line per file with what must happen.
+zstd, JOINT, rANS-coded PLANES, constant and stored chunks at 4 KiB), packs
+it into base.wcodec, then writes damaged copies of the container and
+malformed safetensors files, and MANIFEST: one line per file with what must
+happen.
 The expectations are derived here from the format (man/wcodec.5) and the
 edit made, not from running the library:
 
@@ -77,11 +78,18 @@ def safetensors(tensors, meta=None, gap=b""):
     return struct.pack("<Q", len(h)) + h + data
 
 
+def head_weight(rng):
+    x = (rng.standard_normal(1536) * 0.02).astype(np.float32)
+    x[::16] = 0
+    x[5::256] = 4.0
+    return bf16(x)
+
+
 def base_model():
     rng = np.random.default_rng(2026)
     g = lambda n, s: (rng.standard_normal(n) * s).astype(np.float32)
     return safetensors([
-        # 5 KiB of bf16 weights: rANS exponent plane, two chunks
+        # 5 KiB of bf16 weights: JOINT, two chunks
         ("emb.weight", "BF16", [40, 64], bf16(g(2560, 0.02))),
         # a layernorm near 1: f32 planes
         ("norm.weight", "F32", [256], (1 + g(256, 0.01)).astype(np.float32)),
@@ -91,6 +99,10 @@ def base_model():
         ("noise", "BF16", [1024],
          rng.integers(0, 65536, 1024).astype(np.uint16)),
         ("ids", "I64", [300], rng.integers(0, 50, 300).astype(np.int64)),
+        # bf16 whose exponents span more than 128 values (zeros next to
+        # values of 2 and more): JOINT cannot code it, so PLANES with a
+        # rANS exponent plane, one chunk
+        ("head.weight", "BF16", [1536], head_weight(rng)),
     ], meta={"format": "pt", "note": "wcodec golden base"}, gap=b"\0" * 8)
 
 
@@ -114,6 +126,7 @@ class Container:
                      ps=u32(b, o + 28), codec=b[o + 32], dtype=b[o + 33])
             s["n"] = (s["length"] + self.cs - 1) // self.cs
             s["planes"] = self.parse_params(s) if s["codec"] == 2 else []
+            s["joint"] = self.parse_joint(s) if s["codec"] == 3 else None
             self.segs.append(s)
         for k in range(self.nchunks):
             o = self.chunk_at + CHK * k
@@ -125,6 +138,23 @@ class Container:
                                     psize=u32(b, o + 8), flags=b[o + 12],
                                     sum=u64(b, o + 16), seg=seg, off=fo,
                                     len=ln))
+
+    def parse_table(self, p, t):
+        """A rANS table at p (bitmap, then u16 frequencies) into t; returns
+        the offset after it."""
+        b = self.b
+        t["bitmap_at"] = p
+        syms = [x for x in range(256) if b[p + x // 8] >> (x % 8) & 1]
+        p += 32
+        t["freq_at"] = {x: p + 2 * i for i, x in enumerate(syms)}
+        return p + 2 * len(syms)
+
+    def parse_joint(self, s):
+        """JOINT parameters: u8 base, then the symbol table."""
+        p = self.params_at + s["po"]
+        j = dict(base_at=p, base=self.b[p])
+        assert self.parse_table(p + 1, j) == p + s["ps"]
+        return j
 
     def parse_params(self, s):
         b, p = self.b, self.params_at + s["po"]
@@ -139,11 +169,7 @@ class Container:
                 pl["cval_at"] = p
                 p += 1
             elif mode == 2:
-                pl["bitmap_at"] = p
-                syms = [x for x in range(256) if b[p + x // 8] >> (x % 8) & 1]
-                p += 32
-                pl["freq_at"] = {x: p + 2 * i for i, x in enumerate(syms)}
-                p += 2 * len(syms)
+                p = self.parse_table(p, pl)
             planes.append(pl)
         assert p == self.params_at + s["po"] + s["ps"]
         return planes
@@ -195,6 +221,126 @@ def flip(b, off, bit=0):
     b = bytearray(b)
     b[off] ^= 1 << bit
     return b
+
+
+def insert_params_byte(B, C, s, val):
+    """One byte more at the end of segment s's parameters: the bytes after
+    it (the rest of the parameters area, the end of the index) move up one,
+    so do the parameter offsets of the segments after it, and the index
+    grows by one byte. Checksums recomputed."""
+    at = C.params_at + s["po"] + s["ps"]
+    b = bytearray(B[:at]) + bytes([val]) + bytearray(B[at:])
+    for t in C.segs:
+        if t is not s and t["po"] >= s["po"] + s["ps"]:
+            struct.pack_into("<I", b, t["at"] + 24, t["po"] + 1)
+    struct.pack_into("<I", b, s["at"] + 28, s["ps"] + 1)
+    struct.pack_into("<Q", b, 32, C.isz + 1)
+    return fix(b)
+
+
+def make_joint(B, C, sr):
+    """JOINT (codec 3, format 1.1): its segment record, parameters and chunk
+    payloads. sr is a BF16 PLANES segment."""
+    ix = lambda off, fmt, v: fix(edit(B, off, fmt, v))
+    sj = next(s for s in C.segs if s["codec"] == 3)
+    j = sj["joint"]
+    assert sj["dtype"] == 9
+    syms = sorted(j["freq_at"])
+    base, smax = j["base"], syms[-1]
+    jchunks = [c for c in C.chunks if c["seg"] is sj and not c["flags"] & 1
+               and c["psize"]]
+    assert len(jchunks) >= 2, "base model must have two coded JOINT chunks"
+    jbad = {c["k"]: "CORRUPT" for c in jchunks}
+
+    # -- segment record: JOINT is BF16 only, its parameters are not PLANES'
+    container_case("seg-joint-dtype-0.wcodec", ix(sj["at"] + 33, "<B", 0),
+                   "CORRUPT")
+    # another 2-byte dtype: whole elements, but not BF16
+    container_case("seg-joint-dtype-f16.wcodec", ix(sj["at"] + 33, "<B", 8),
+                   "CORRUPT")
+    # read as PLANES, the base byte is plane 0's mode
+    assert base > 2
+    container_case("seg-joint-to-planes.wcodec", ix(sj["at"] + 32, "<B", 2),
+                   "CORRUPT")
+    # read as JOINT, PLANES parameters (mode 2, table, plane 1's mode) are
+    # a base, a table and one byte more
+    assert sr["planes"][0]["mode"] == 2
+    container_case("seg-planes-to-joint.wcodec", ix(sr["at"] + 32, "<B", 3),
+                   "CORRUPT")
+
+    # -- parameters: u8 base, a table, consumed exactly
+    container_case("joint-params-size-0.wcodec", ix(sj["at"] + 28, "<I", 0),
+                   "CORRUPT")
+    container_case("joint-params-size-1.wcodec", ix(sj["at"] + 28, "<I", 1),
+                   "CORRUPT")
+    container_case("joint-params-short.wcodec",
+                   ix(sj["at"] + 28, "<I", sj["ps"] - 1), "CORRUPT")
+    container_case("joint-params-trailing.wcodec",
+                   insert_params_byte(B, C, sj, 0), "CORRUPT")
+    # every symbol must make an exponent: (sym >> 1) + base <= 255. At the
+    # limit the parameters are valid, but every element's exponent moves,
+    # so the coded chunks decode to bytes that fail their checksums
+    over = 256 - (smax >> 1)
+    assert over <= 255 and over - 1 != base
+    container_case("joint-base-overflow.wcodec", ix(j["base_at"], "<B", over),
+                   "CORRUPT")
+    container_case("joint-base-max.wcodec", ix(j["base_at"], "<B", over - 1),
+                   bad=jbad)
+    container_case("joint-base-minus1.wcodec",
+                   ix(j["base_at"], "<B", base - 1), bad=jbad)
+    # base - 1 and every symbol + 2 (the same frequencies): each symbol
+    # keeps its slots (nothing below it gained a frequency) and makes the
+    # same exponent, so the same payloads decode to the same elements
+    assert base >= 1 and smax + 2 <= 255
+    b2 = edit(B, j["base_at"], "<B", base - 1)
+    b2[j["bitmap_at"]:j["bitmap_at"] + 32] = bytes(32)
+    for x in syms:
+        b2[j["bitmap_at"] + (x + 2) // 8] |= 1 << ((x + 2) % 8)
+    container_case("ok-joint-table-shifted.wcodec", fix(b2))
+    f0 = u16(B, j["freq_at"][syms[0]])
+    s1_ = next(x for x in syms if u16(B, j["freq_at"][x]) != f0)
+    f1 = u16(B, j["freq_at"][s1_])
+    container_case("joint-freq-sum.wcodec",
+                   ix(j["freq_at"][syms[0]], "<H", f0 + 1), "CORRUPT")
+    container_case("joint-freq-0.wcodec",
+                   ix(j["freq_at"][syms[0]], "<H", 0), "CORRUPT")
+    missing = next(x for x in range(256) if x not in j["freq_at"])
+    container_case("joint-bitmap.wcodec",
+                   fix(flip(B, j["bitmap_at"] + missing // 8, missing % 8)),
+                   "CORRUPT")
+    # a valid table, not the one the chunks were coded with
+    b2 = edit(B, j["freq_at"][syms[0]], "<H", f1)
+    container_case("joint-freq-swap.wcodec",
+                   fix(edit(b2, j["freq_at"][s1_], "<H", f0)), bad=jbad)
+
+    # -- chunk payload: u32 rANS block size, the block, ceil(7n/8) bytes of
+    #    7-bit values. A size that moves the border leaves the 7-bit part
+    #    the wrong length; the payload bytes are not in the index
+    c = jchunks[0]
+    rs = u32(B, c["poff"])
+    assert 4 + rs + (7 * (c["len"] // 2) + 7) // 8 == c["psize"]
+    for tag, v in [("plus1", rs + 1), ("minus1", rs - 1), ("plus8", rs + 8),
+                   ("0", 0), ("max", 0xFFFFFFFF)]:
+        container_case(f"joint-payload-rsize-{tag}.wcodec",
+                       edit(B, c["poff"], "<I", v), bad={c["k"]: "CORRUPT"})
+    # the record one byte short (the last 7-bit byte cut off), and a byte
+    # longer (the next payload's first byte appended)
+    container_case("joint-chunk-size-short.wcodec",
+                   ix(c["at"] + 8, "<I", c["psize"] - 1),
+                   bad={c["k"]: "CORRUPT"})
+    assert c["poff"] + c["psize"] < C.ioff
+    container_case("joint-chunk-size-long.wcodec",
+                   ix(c["at"] + 8, "<I", c["psize"] + 1),
+                   bad={c["k"]: "CORRUPT"})
+    # the two coded JOINT chunks' payloads swapped: each record points at
+    # the other's bytes (other lengths, other rANS sizes)
+    c2 = jchunks[1]
+    b2 = edit(B, c["at"], "<Q", c2["poff"])
+    b2 = edit(b2, c["at"] + 8, "<I", c2["psize"])
+    b2 = edit(b2, c2["at"], "<Q", c["poff"])
+    b2 = edit(b2, c2["at"] + 8, "<I", c["psize"])
+    container_case("joint-chunks-swapped.wcodec", fix(b2),
+                   bad={c["k"]: "CORRUPT", c2["k"]: "CORRUPT"})
 
 
 def make_containers(base, C):
@@ -296,7 +442,8 @@ def make_containers(base, C):
                    ix(s1["at"] + 16, "<Q", s1["first"] + 1), "CORRUPT")
     container_case("seg-first-chunk-max.wcodec",
                    ix(s1["at"] + 16, "<Q", 2**64 - 1), "CORRUPT")
-    container_case("seg-codec-3.wcodec", ix(s1["at"] + 32, "<B", 3),
+    # unknown codecs: the first one past JOINT (3, format 1.1), and the last
+    container_case("seg-codec-4.wcodec", ix(s1["at"] + 32, "<B", 4),
                    "CORRUPT")
     container_case("seg-codec-ff.wcodec", ix(s1["at"] + 32, "<B", 255),
                    "CORRUPT")
@@ -306,7 +453,10 @@ def make_containers(base, C):
     rans = [s for s in planes if any(p["mode"] == 2 for p in s["planes"])]
     const = [s for s in planes if any(p["mode"] == 1 for p in s["planes"])]
     assert rans and const, "base model must have rANS and constant planes"
-    sr, sc = rans[0], const[0]
+    # a BF16 PLANES segment with a rANS plane (head.weight: JOINT cannot
+    # code it)
+    sr = next(s for s in rans if s["dtype"] == 9)
+    sc = const[0]
     container_case("seg-planes-dtype-0.wcodec", ix(sr["at"] + 33, "<B", 0),
                    "CORRUPT")
     # a 2-byte dtype changed to a 4-byte one: the parameters no longer fit
@@ -358,9 +508,11 @@ def make_containers(base, C):
     container_case("params-const-to-raw.wcodec", ix(cp["at"], "<B", 0),
                    "CORRUPT")
 
+    make_joint(B, C, sr)
+
     # -- chunk records
     coded = next(c for c in C.chunks if not c["flags"] & 1 and c["psize"]
-                 and c["seg"]["codec"] == 2)
+                 and c["seg"] is sr)
     zchunk = next(c for c in C.chunks if not c["flags"] & 1 and c["psize"]
                   and c["seg"]["codec"] == 1)
     stored = next(c for c in C.chunks if c["flags"] & 1)
@@ -428,9 +580,15 @@ def make_containers(base, C):
         for where, pos in [("first", 0), ("mid", c["psize"] // 2),
                            ("last", c["psize"] - 1)]:
             kind = "stored" if c["flags"] & 1 else \
-                ["raw", "zstd", "planes"][c["seg"]["codec"]]
+                ["raw", "zstd", "planes", "joint"][c["seg"]["codec"]]
+            bit = (c["k"] + pos) % 8
+            if kind == "joint" and where == "last":
+                # the last byte holds the last 7-bit values: flip a bit in
+                # use, not one of the unused high bits
+                used = 7 * (c["len"] // 2) % 8 or 8
+                bit %= used
             container_case(f"payload-c{c['k']}-{kind}-{where}.wcodec",
-                           flip(B, c["poff"] + pos, (c["k"] + pos) % 8),
+                           flip(B, c["poff"] + pos, bit),
                            bad={c["k"]: "CORRUPT"})
     # several chunks at once, and the whole payload area zeroed
     multi = [c for c in C.chunks if c["psize"]][:3]
