@@ -454,6 +454,10 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
     }
     if (j != NR || pos != len)
         bad = 1;
+    /* JOINT: the unused high bits of the last packed byte are 0 (as the
+     * CPU decoder requires) */
+    if (!bad && joint && (n & 7) && W.bits)
+        bad = (wc_ld8(W.p[0] + rawlen - 1) >> (7u * n & 7u)) != 0;
     if (bad) {
         if (lane == 0)
             err[jid] = 1;

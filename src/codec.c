@@ -633,6 +633,10 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
         size_t r = rd32(src);
         if (r > len - 4 || len - 4 - r != rans_raw7_size(n))
             return -1;
+        /* The unused high bits of the last packed byte are 0: one payload
+         * per chunk, as for every other codec. */
+        if (n % 8 && src[len - 1] >> (7 * n % 8))
+            return -1;
         return rans_decode_joint(c->dtab[0], src + 4, r, src + 4 + r, c->jbase,
                                  dst, n, scratch);
     }

@@ -1090,6 +1090,25 @@ START_TEST(joint_exponent_span)
     /* coded, not stored (kind_roundtrip checks JOINT sizes against the
      * planes' entropy bound) */
     ck_assert_uint_lt(joint, bytes * 3 / 4);
+    /* 8191 elements in one chunk: 7 unused bits in the last packed byte,
+     * which must be 0 (one payload per chunk) */
+    tu_gen(WC_DT_BF16, TU_REAL, src, 8191, &seed);
+    pair_setup(&p, WC_DT_BF16, src, 2 * 8191);
+    ck_assert_uint_eq(p.c.codec, WC_CODEC_JOINT);
+    size_t cap = wc_chunk_bound(2 * 8191);
+    uint8_t *pay = malloc(cap), *scratch = malloc(2 * 8191);
+    size_t r =
+        wc_chunk_encode(&p.c, p.et, src, 2 * 8191, pay, cap, scratch, 3);
+    ck_assert_uint_ne(r, WC_ENCODE_FAIL);
+    uint8_t *out;
+    ck_assert_int_eq(guarded_decode(&p.d, pay, r, 2 * 8191, &out), 0);
+    ck_assert_int_eq(memcmp(out, src, 2 * 8191), 0);
+    free(out);
+    pay[r - 1] |= 0x80;
+    ck_assert_int_eq(guarded_decode(&p.d, pay, r, 2 * 8191, NULL), -1);
+    free(pay);
+    free(scratch);
+    pair_free(&p);
     free(src);
 }
 END_TEST
