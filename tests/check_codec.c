@@ -1113,6 +1113,40 @@ START_TEST(joint_exponent_span)
 }
 END_TEST
 
+/* The choice between PLANES and JOINT is made on estimated sizes: they
+ * must be the coded sizes (payloads and parameters) to within 0.5%, for
+ * both codecs, or the choice is not by coded size. */
+START_TEST(joint_estimate_is_coded_size)
+{
+    uint64_t seed = 78;
+    size_t n = 4 * test_elems(WC_DT_BF16), bytes = 2 * n;
+    uint8_t *src = malloc(bytes);
+    tu_gen(WC_DT_BF16, TU_REAL, src, n, &seed);
+    wc_planestats *st = malloc(sizeof *st);
+    for (int v = 0; v < 2; v++) {
+        gather(st, WC_DT_BF16, src, bytes);
+        if (v == 0) /* without the joint histogram JOINT cannot be chosen */
+            memset(st->joint, 0, sizeof st->joint);
+        double est = wc_segcodec_estimate(WC_DT_BF16, st, CHUNK / 2);
+        codec_pair p;
+        memset(&p, 0, sizeof p);
+        wc_segcodec_choose(&p.c, WC_DT_BF16, st, CHUNK / 2);
+        ck_assert_uint_eq(p.c.codec, v ? WC_CODEC_JOINT : WC_CODEC_PLANES);
+        for (unsigned k = 0; k < 2; k++)
+            if (p.c.mode[k] == WC_PLANE_RANS)
+                rans_etab_init(&p.et[k], p.c.freq[k]);
+        params_roundtrip(&p);
+        double coded = (double)chunks_roundtrip(&p, src, bytes) + (double)p.psize;
+        ck_assert_msg(fabs(est - coded) < 0.005 * coded,
+                      "%s: estimate %.0f, coded %.0f", v ? "JOINT" : "PLANES",
+                      est, coded);
+        pair_free(&p);
+    }
+    free(st);
+    free(src);
+}
+END_TEST
+
 START_TEST(joint_params)
 {
     wc_segcodec c;
@@ -1198,6 +1232,7 @@ int main(void)
     tcase_add_test(t, decode_bad_codec);
     tcase_add_test(t, joint_exponent_span);
     tcase_add_test(t, joint_params);
+    tcase_add_test(t, joint_estimate_is_coded_size);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);
