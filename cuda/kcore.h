@@ -505,9 +505,10 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
     WC_UNROLL
     for (int q = 0; q < NR; q++)
         anyodd = anyodd || R.odd[q];
-    bool merged = false;
-    if constexpr (ES == 2 && NR == 1) {
-        if (joint) {
+    if (joint) {
+        /* joint is only ever true in the (2, 1) instance; the others do not
+         * instantiate this loop */
+        if constexpr (ES == 2 && NR == 1) {
             cmask |= (PT)B->jbase << 16; /* wc_merge<2, WC_M_JOINT> */
             if (((uintptr_t)dst & 1) == 0)
                 bad |= wc_planes_loop_odd<2, 1, WC_M_JOINT, true>(
@@ -515,10 +516,7 @@ WC_D void wc_planes_body(const uint8_t *in, const wc_gjob *jobs,
             else
                 bad |= wc_planes_loop_odd<2, 1, WC_M_JOINT, false>(
                     R, W, cmask, smem, dst, n, lane, lt, anyodd);
-            merged = true;
         }
-    }
-    if (merged) {
     } else if (ES == 1) { /* one byte: no transform, always aligned */
         bad |= wc_planes_loop_odd<ES, NR, false, true>(R, W, cmask, smem, dst, n,
                                                        lane, lt, anyodd);
