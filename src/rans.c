@@ -1,7 +1,6 @@
 /* rans.c - 32-way interleaved static rANS (see rans.h for the contract). */
 #include "rans.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,25 +202,15 @@ void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
                       unsigned base, uint8_t *dst)
 {
     const uint32_t e = base << 7;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8, raw7 += 7) {
-        uint64_t w = 0;
-        memcpy(&w, raw7, 7); /* little-endian hosts */
-        for (int k = 0; k < 8; k++) {
-            uint16_t v = rans_joint16(sym[i + k], (uint32_t)(w >> (7 * k)), e);
-            memcpy(dst + 2 * (i + k), &v, 2);
-        }
-    }
-    /* the last n % 8 values: ceil(7 (n % 8) / 8) bytes */
-    uint32_t acc = 0;
+    uint32_t acc = 0; /* bits of raw7 read but not used yet */
     unsigned bits = 0;
-    for (; i < n; i++) {
-        if (bits < 7) {
+    for (size_t i = 0; i < n; i++) {
+        if (bits < 7) { /* never reads past ceil(7n / 8) bytes */
             acc |= (uint32_t)*raw7++ << bits;
             bits += 8;
         }
         uint16_t v = rans_joint16(sym[i], acc, e);
-        memcpy(dst + 2 * i, &v, 2);
+        memcpy(dst + 2 * i, &v, 2); /* little-endian hosts */
         acc >>= 7;
         bits -= 7;
     }
