@@ -645,14 +645,15 @@ ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
     /* Pass 2: decode ours, while other threads decode theirs; on the CPU
      * each run of consecutive ones from one payload read. After the first
      * failure the rest are released undecoded (their waiters retry). */
+    const int runmax =
+        c->cfg.device == WCODEC_DEVICE_CUDA ? 1 : CACHE_BATCH_CPU;
     for (int i = 0; i < pinned;) {
         if (!own[i]) {
             i++;
             continue;
         }
         int j = i + 1;
-        while (j < pinned && own[j] && j - i < CACHE_BATCH_CPU &&
-               c->cfg.device != WCODEC_DEVICE_CUDA)
+        while (j < pinned && own[j] && j - i < runmax)
             j++;
         int run = 1; /* 1: not decoded as a run */
         if (!rc && j - i > 1) {
