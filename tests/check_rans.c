@@ -886,78 +886,38 @@ START_TEST(merge16)
 END_TEST
 
 /* Decode plane 0 and merge with plane 1 in one pass: the same bytes as
- * rans_decode then the merge; the same failures on damaged blocks. */
-static int decode_merge(const uint16_t f[256], const uint8_t *blk, size_t len,
+ * rans_decode then the merge; the same failures on damaged blocks. Every
+ * buffer is exactly sized behind a guard. RANS_MERGE_JOINT runs
+ * rans_decode_joint (p1: the packed 7 bits, read no further than their
+ * last byte), the others rans_decode_merge16 (p1: n bytes). */
+static int decode_fused(const uint16_t f[256], const uint8_t *blk, size_t len,
                         const uint8_t *p1, size_t n, enum rans_merge how,
-                        uint8_t **out)
+                        unsigned base, uint8_t **out)
 {
     rans_dtab *dt = malloc(sizeof *dt);
     rans_dtab_init(dt, f);
     uint8_t *in = tu_guard_alloc(len);
     memcpy(in, blk, len);
-    uint8_t *pl1 = tu_guard_alloc(n);
-    if (n)
-        memcpy(pl1, p1, n);
+    size_t p1len = how == RANS_MERGE_JOINT ? rans_raw7_size(n) : n;
+    uint8_t *pl1 = tu_guard_alloc(p1len);
+    if (p1len)
+        memcpy(pl1, p1, p1len);
     uint8_t *o = tu_guard_alloc(2 * n);
     uint8_t *tmp = tu_guard_alloc(n);
-    int rc = rans_decode_merge16(dt, in, len, pl1, o, n, tmp, how);
-    ck_assert_msg(rc == 0 || rc == -1, "rans_decode_merge16 returned %d", rc);
+    int rc = how == RANS_MERGE_JOINT
+                 ? rans_decode_joint(dt, in, len, pl1, base, o, n, tmp)
+                 : rans_decode_merge16(dt, in, len, pl1, o, n, tmp, how);
+    ck_assert_msg(rc == 0 || rc == -1, "fused decode (%d) returned %d", how,
+                  rc);
     *out = malloc(2 * n + 1);
     memcpy(*out, o, 2 * n);
     tu_guard_free(tmp, n);
     tu_guard_free(o, 2 * n);
-    tu_guard_free(pl1, n);
+    tu_guard_free(pl1, p1len);
     tu_guard_free(in, len);
     free(dt);
     return rc;
 }
-
-START_TEST(decode_merge16)
-{
-    uint64_t seed = 19;
-    enum rans_merge how = merges[_i];
-    for (size_t i = 0; i < NSIZES; i++) {
-        size_t n = sizes[i];
-        if (n < 2)
-            continue;
-        uint8_t *p0 = malloc(n), *p1 = malloc(n), *want = malloc(2 * n);
-        random_source(&seed, p0, n, 12, 3.0);
-        tu_fill_random(&seed, p1, n);
-        ref_merge16(p0, p1, n, want, how);
-        uint16_t f[256];
-        table_of(p0, n, f);
-        block b = encode(f, p0, n);
-        uint8_t *out;
-        ck_assert_int_eq(decode_merge(f, b.blk, b.len, p1, n, how, &out), 0);
-        ck_assert_msg(memcmp(out, want, 2 * n) == 0,
-                      "decode+merge of %zu elements differs", n);
-        free(out);
-        /* damaged blocks: cut ones always fail, flipped ones fail or
-         * decode, inside the buffers */
-        for (size_t len = 0; len < b.len; len += 1 + len / 16) {
-            ck_assert_int_eq(decode_merge(f, b.blk, len, p1, n, how, &out),
-                             -1);
-            free(out);
-        }
-        uint8_t *q = malloc(b.len + 2);
-        memcpy(q, b.blk, b.len);
-        q[b.len] = q[b.len + 1] = 0;
-        ck_assert_int_eq(decode_merge(f, q, b.len + 2, p1, n, how, &out), -1);
-        free(out);
-        for (size_t bit = 0; bit < 8 * b.len; bit += 1 + bit / 8) {
-            memcpy(q, b.blk, b.len);
-            q[bit / 8] ^= (uint8_t)(1u << bit % 8);
-            decode_merge(f, q, b.len, p1, n, how, &out);
-            free(out);
-        }
-        free(q);
-        block_free(&b);
-        free(p0);
-        free(p1);
-        free(want);
-    }
-}
-END_TEST
 
 /* ---- JOINT: rans_raw7_pack / rans_merge_joint / rans_decode_joint --------- */
 
@@ -1034,75 +994,65 @@ START_TEST(merge_joint)
 }
 END_TEST
 
-/* Decode and merge in one pass, every buffer exactly sized behind a guard:
- * the packed bits are read no further than their last byte. */
-static int decode_joint(const uint16_t f[256], const uint8_t *blk, size_t len,
-                        const uint8_t *raw, size_t n, unsigned base,
-                        uint8_t **out)
-{
-    rans_dtab *dt = malloc(sizeof *dt);
-    rans_dtab_init(dt, f);
-    uint8_t *in = tu_guard_alloc(len);
-    memcpy(in, blk, len);
-    size_t rl = rans_raw7_size(n);
-    uint8_t *r7 = tu_guard_alloc(rl);
-    if (rl)
-        memcpy(r7, raw, rl);
-    uint8_t *o = tu_guard_alloc(2 * n);
-    uint8_t *tmp = tu_guard_alloc(n);
-    int rc = rans_decode_joint(dt, in, len, r7, base, o, n, tmp);
-    ck_assert_msg(rc == 0 || rc == -1, "rans_decode_joint returned %d", rc);
-    *out = malloc(2 * n + 1);
-    memcpy(*out, o, 2 * n);
-    tu_guard_free(tmp, n);
-    tu_guard_free(o, 2 * n);
-    tu_guard_free(r7, rl);
-    tu_guard_free(in, len);
-    free(dt);
-    return rc;
-}
+static const enum rans_merge fused[] = {RANS_MERGE_BF16, RANS_MERGE_HI_LO,
+                                        RANS_MERGE_JOINT};
 
-START_TEST(decode_joint_sizes)
+START_TEST(decode_fused_sizes)
 {
-    uint64_t seed = 22;
+    enum rans_merge how = fused[_i];
+    const int joint = how == RANS_MERGE_JOINT;
+    uint64_t seed = joint ? 22 : 19;
     for (size_t i = 0; i < NSIZES; i++) {
         size_t n = sizes[i];
         if (n < 2)
             continue;
-        /* any symbol is valid with base <= 128: (255 >> 1) + 128 = 255 */
-        unsigned base = (unsigned)(tu_rand(&seed) % 129);
-        uint8_t *sym = malloc(n), *r = malloc(n), *want = malloc(2 * n);
+        /* JOINT: any symbol is valid with base <= 128: (255 >> 1) + 128 */
+        unsigned base = joint ? (unsigned)(tu_rand(&seed) % 129) : 0;
+        uint8_t *p0 = malloc(n), *p1 = malloc(n), *want = malloc(2 * n);
         uint8_t *raw = malloc(rans_raw7_size(n) + 1);
-        random_source(&seed, sym, n, 40, 2.0);
-        tu_fill_random(&seed, r, n);
-        for (size_t k = 0; k < n; k++)
-            r[k] &= 0x7f;
-        rans_raw7_pack(r, n, raw);
-        ref_joint(sym, r, n, base, want);
+        random_source(&seed, p0, n, joint ? 40 : 12, joint ? 2.0 : 3.0);
+        tu_fill_random(&seed, p1, n);
+        if (joint) { /* plane 1: the packed 7-bit values */
+            for (size_t k = 0; k < n; k++)
+                p1[k] &= 0x7f;
+            rans_raw7_pack(p1, n, raw);
+            ref_joint(p0, p1, n, base, want);
+        } else {
+            ref_merge16(p0, p1, n, want, how);
+        }
+        const uint8_t *plane = joint ? raw : p1;
         uint16_t f[256];
-        table_of(sym, n, f);
-        block b = encode(f, sym, n);
+        table_of(p0, n, f);
+        block b = encode(f, p0, n);
         uint8_t *out;
-        ck_assert_int_eq(decode_joint(f, b.blk, b.len, raw, n, base, &out), 0);
+        ck_assert_int_eq(
+            decode_fused(f, b.blk, b.len, plane, n, how, base, &out), 0);
         ck_assert_msg(memcmp(out, want, 2 * n) == 0,
-                      "joint decode of %zu elements differs", n);
+                      "fused decode (%d) of %zu elements differs", how, n);
         free(out);
+        /* damaged blocks: cut or lengthened ones always fail, flipped ones
+         * fail or decode, inside the buffers */
         for (size_t len = 0; len < b.len; len += 1 + len / 16) {
-            ck_assert_int_eq(decode_joint(f, b.blk, len, raw, n, base, &out),
-                             -1);
+            ck_assert_int_eq(
+                decode_fused(f, b.blk, len, plane, n, how, base, &out), -1);
             free(out);
         }
-        uint8_t *q = malloc(b.len);
+        uint8_t *q = malloc(b.len + 2);
+        memcpy(q, b.blk, b.len);
+        q[b.len] = q[b.len + 1] = 0;
+        ck_assert_int_eq(
+            decode_fused(f, q, b.len + 2, plane, n, how, base, &out), -1);
+        free(out);
         for (size_t bit = 0; bit < 8 * b.len; bit += 1 + bit / 8) {
             memcpy(q, b.blk, b.len);
             q[bit / 8] ^= (uint8_t)(1u << bit % 8);
-            decode_joint(f, q, b.len, raw, n, base, &out);
+            decode_fused(f, q, b.len, plane, n, how, base, &out);
             free(out);
         }
         free(q);
         block_free(&b);
-        free(sym);
-        free(r);
+        free(p0);
+        free(p1);
         free(raw);
         free(want);
     }
@@ -1153,12 +1103,11 @@ int main(void)
     tcase_add_test(t, corrupt_garbage);
     t = tc(s, "rans_merge16");
     tcase_add_loop_test(t, merge16, 0, 2);
-    t = tc(s, "rans_decode_merge16");
-    tcase_add_loop_test(t, decode_merge16, 0, 2);
-    t = tc(s, "rans_decode_joint");
+    t = tc(s, "rans_decode_merge16/rans_decode_joint");
+    tcase_add_loop_test(t, decode_fused_sizes, 0, 3);
+    t = tc(s, "rans_raw7_pack/rans_merge_joint");
     tcase_add_test(t, raw7_layout);
     tcase_add_test(t, merge_joint);
-    tcase_add_test(t, decode_joint_sizes);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);
