@@ -238,6 +238,34 @@ def insert_params_byte(B, C, s, val):
     return fix(b)
 
 
+def table_cases(B, prefix, t, bad):
+    """Damaged copies of one rANS frequency table t (parse_table's
+    bitmap_at, freq_at): frequencies that no longer sum to 4096, a zero and
+    a 4096 frequency, one more symbol in the bitmap (the parameters run one
+    entry long): all rejected at open. Then two frequencies swapped: still
+    a valid table, but not the one the chunks were coded with, so the open
+    succeeds and the chunks in bad fail."""
+    ix = lambda off, fmt, v: fix(edit(B, off, fmt, v))
+    syms = sorted(t["freq_at"])
+    f0 = u16(B, t["freq_at"][syms[0]])
+    # a second symbol with another frequency, for a swap that keeps the sum
+    s1_ = next(x for x in syms if u16(B, t["freq_at"][x]) != f0)
+    f1 = u16(B, t["freq_at"][s1_])
+    container_case(prefix + "-freq-sum.wcodec",
+                   ix(t["freq_at"][syms[0]], "<H", f0 + 1), "CORRUPT")
+    container_case(prefix + "-freq-0.wcodec",
+                   ix(t["freq_at"][syms[0]], "<H", 0), "CORRUPT")
+    container_case(prefix + "-freq-4096.wcodec",
+                   ix(t["freq_at"][syms[0]], "<H", 4096), "CORRUPT")
+    missing = next(x for x in range(256) if x not in t["freq_at"])
+    container_case(prefix + "-bitmap.wcodec",
+                   fix(flip(B, t["bitmap_at"] + missing // 8, missing % 8)),
+                   "CORRUPT")
+    b2 = edit(B, t["freq_at"][syms[0]], "<H", f1)
+    container_case(prefix + "-freq-swap.wcodec",
+                   fix(edit(b2, t["freq_at"][s1_], "<H", f0)), bad=bad)
+
+
 def make_joint(B, C, sr):
     """JOINT (codec 3, format 1.1): its segment record, parameters and chunk
     payloads. sr is a BF16 PLANES segment."""
@@ -297,21 +325,7 @@ def make_joint(B, C, sr):
     for x in syms:
         b2[j["bitmap_at"] + (x + 2) // 8] |= 1 << ((x + 2) % 8)
     container_case("ok-joint-table-shifted.wcodec", fix(b2))
-    f0 = u16(B, j["freq_at"][syms[0]])
-    s1_ = next(x for x in syms if u16(B, j["freq_at"][x]) != f0)
-    f1 = u16(B, j["freq_at"][s1_])
-    container_case("joint-freq-sum.wcodec",
-                   ix(j["freq_at"][syms[0]], "<H", f0 + 1), "CORRUPT")
-    container_case("joint-freq-0.wcodec",
-                   ix(j["freq_at"][syms[0]], "<H", 0), "CORRUPT")
-    missing = next(x for x in range(256) if x not in j["freq_at"])
-    container_case("joint-bitmap.wcodec",
-                   fix(flip(B, j["bitmap_at"] + missing // 8, missing % 8)),
-                   "CORRUPT")
-    # a valid table, not the one the chunks were coded with
-    b2 = edit(B, j["freq_at"][syms[0]], "<H", f1)
-    container_case("joint-freq-swap.wcodec",
-                   fix(edit(b2, j["freq_at"][s1_], "<H", f0)), bad=jbad)
+    table_cases(B, "joint", j, jbad)
 
     # -- chunk payload: u32 rANS block size, the block, ceil(7n/8) bytes of
     #    7-bit values. A size that moves the border leaves the 7-bit part
@@ -481,27 +495,7 @@ def make_containers(base, C):
     sc_chunks = {k: "CORRUPT" for k in range(sc["first"], sc["first"] + sc["n"])
                  if not C.chunks[k]["flags"] & 1}
     container_case("params-mode-3.wcodec", ix(rp["at"], "<B", 3), "CORRUPT")
-    syms = sorted(rp["freq_at"])
-    f0 = u16(B, rp["freq_at"][syms[0]])
-    # a second symbol with another frequency, for a swap that keeps the sum
-    s1_ = next(x for x in syms if u16(B, rp["freq_at"][x]) != f0)
-    f1 = u16(B, rp["freq_at"][s1_])
-    container_case("params-freq-sum.wcodec",
-                   ix(rp["freq_at"][syms[0]], "<H", f0 + 1), "CORRUPT")
-    container_case("params-freq-0.wcodec",
-                   ix(rp["freq_at"][syms[0]], "<H", 0), "CORRUPT")
-    container_case("params-freq-4096.wcodec",
-                   ix(rp["freq_at"][syms[0]], "<H", 4096), "CORRUPT")
-    # one more symbol in the bitmap: the parameters run one entry long
-    missing = next(x for x in range(256) if x not in rp["freq_at"])
-    container_case("params-bitmap.wcodec",
-                   fix(flip(B, rp["bitmap_at"] + missing // 8, missing % 8)),
-                   "CORRUPT")
-    # still a valid table (same sum), but not the one the chunks were
-    # coded with: the open succeeds, those chunks fail
-    b2 = edit(B, rp["freq_at"][syms[0]], "<H", f1)
-    container_case("params-freq-swap.wcodec",
-                   fix(edit(b2, rp["freq_at"][s1_], "<H", f0)), bad=sr_chunks)
+    table_cases(B, "params", rp, sr_chunks)
     container_case("params-const-value.wcodec",
                    ix(cp["cval_at"], "<B", B[cp["cval_at"]] ^ 0x40),
                    bad=sc_chunks)
