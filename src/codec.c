@@ -663,6 +663,14 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
                                    c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16
                                                           : RANS_MERGE_HI_LO);
     }
+    /* 1-byte types (U8, I8, FP8): the one coded plane is the chunk, so
+     * the symbols go straight into dst, with no plane buffer to copy. */
+    if (es == 1 && c->mode[0] == WC_PLANE_RANS) {
+        size_t r = rd32(hdr);
+        if (r != (size_t)(end - p) || !c->dtab[0])
+            return -1;
+        return rans_decode(c->dtab[0], p, r, dst, n);
+    }
     const uint8_t *pl[WC_MAX_PLANES];
     for (unsigned k = 0; k < es; k++) {
         uint8_t *buf = scratch + k * n;

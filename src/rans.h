@@ -104,4 +104,24 @@ int rans_decode_joint(const rans_dtab *t, const uint8_t *src, size_t len,
 void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
                       unsigned base, uint8_t *dst);
 
+/* ---- decoder paths --------------------------------------------------------
+ * Every decode call above runs on one of these, chosen once at the first
+ * call from cpuid: the widest the CPU has. WCODEC_SIMD=scalar|avx2|avx512
+ * asks for one (a path the CPU lacks falls back to the best below it);
+ * WCODEC_NO_SIMD=1 means scalar. All paths give the same bytes and reject
+ * the same blocks; the scalar one is the oracle the tests compare with. */
+enum rans_simd {
+    RANS_SIMD_SCALAR = 0,
+    RANS_SIMD_AVX2 = 1,   /* AVX2: 4 x 8 states, scalar table loads */
+    RANS_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL/VBMI: 2 x 16 states, gathers */
+    RANS_SIMD_COUNT
+};
+const char *rans_simd_name(int level);        /* "scalar", "avx2", "avx512" */
+int rans_simd_from_name(const char *name);    /* -1 if none */
+int rans_simd_supported(int level);           /* this build on this CPU */
+int rans_simd_active(void);                   /* the path in use */
+/* Use this path from now on (tests, benchmarks; not while other threads
+ * decode). Returns 0, or -1 if the CPU or build lacks it. */
+int rans_simd_select(int level);
+
 #endif
