@@ -28,7 +28,8 @@
  *  used and the GPU mismatch is logged once.
  *
  * Decode tables are uploaded once per (handle, device) on first use of a
- * segment and freed by wc_cuda_forget() from wcodec_close().
+ * segment and freed by wc_cuda_forget(), which wcodec_close() calls
+ * through the handle's dev_release hook.
  *
  * All GPU work is serialised by one mutex (one pipeline per device).
  */
@@ -207,7 +208,7 @@ typedef struct wc_gctx {
 
 static wc_gctx *g_ctx;
 
-static wc_gctx *ctx_get(const wcodec *w, int d)
+static wc_gctx *ctx_get(wcodec *w, int d)
 {
     for (wc_gctx *c = g_ctx; c; c = c->next)
         if (c->w == w && c->dev == d)
@@ -222,6 +223,7 @@ static wc_gctx *ctx_get(const wcodec *w, int d)
     }
     c->w = w;
     c->dev = d;
+    w->dev_release = wc_cuda_forget; /* wcodec_close frees this context */
     c->used = WC_TABS_PER_PAGE;
     c->next = g_ctx;
     g_ctx = c;

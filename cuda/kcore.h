@@ -1,7 +1,7 @@
 /* kcore.h - the GPU decode kernels' bodies (C++).
  *
- * Included by kernels.cu (nvcc: real CUDA intrinsics) and by emu.cc (g++:
- * a CPU warp emulator that runs every lane as a thread and checks every
+ * Included by kernels.cu (nvcc: real CUDA intrinsics, kprim.h) and by
+ * tests/cuda/emu.cc (g++: a CPU warp emulator that runs every lane as a thread and checks every
  * global and shared memory access against the job's bounds). Everything a
  * kernel touches goes through the small wc_* primitive layer below, so the
  * same source is what runs on the GPU and what the emulator test executes.
@@ -40,71 +40,15 @@
 #define WC_K_PROB_BITS 12
 
 /* ---- primitive layer ------------------------------------------------------ */
-#if defined(__CUDACC__)
-
-#define WC_D __device__ __forceinline__
-#define WC_UNROLL _Pragma("unroll")
-#define WC_FULL 0xffffffffu
-typedef uint4 wc_v4;
-
-#define WC_EMU_JOB(src, srclen, dst, dstlen) ((void)0)
-#define WC_EMU_NOTE_ODD(odd) ((void)0)
-#define WC_EMU_HASHJOB(p, len) ((void)0)
-
-WC_D unsigned wc_tid() { return threadIdx.x; }
-WC_D unsigned wc_nthreads() { return blockDim.x; }
-WC_D unsigned wc_lane() { return threadIdx.x & 31u; }
-WC_D unsigned wc_warp() { return threadIdx.x >> 5; }
-WC_D uint32_t wc_ballot(int p) { return __ballot_sync(WC_FULL, p); }
-WC_D int wc_any(int p) { return __any_sync(WC_FULL, p); }
-WC_D uint64_t wc_shfl64(uint64_t v, int src)
-{
-    return __shfl_sync(WC_FULL, (unsigned long long)v, src);
-}
-WC_D uint64_t wc_shflx64(uint64_t v, int m)
-{
-    return __shfl_xor_sync(WC_FULL, (unsigned long long)v, m);
-}
-WC_D void wc_syncwarp() { __syncwarp(); }
-WC_D void wc_syncthreads() { __syncthreads(); }
-WC_D int wc_popc(uint32_t v) { return __popc(v); }
-WC_D uint64_t wc_mulhi64(uint64_t a, uint64_t b) { return __umul64hi(a, b); }
-WC_D uint64_t wc_bswap64(uint64_t v)
-{
-    uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
-    return (uint64_t)__byte_perm(lo, 0, 0x0123) << 32 | __byte_perm(hi, 0, 0x0123);
-}
-WC_D wc_v4 wc_v4zero() { return make_uint4(0, 0, 0, 0); }
-
-/* payload (input buffer, read-only during the kernel) */
-WC_D uint32_t wc_ld8(const uint8_t *p) { return __ldg(p); }
-WC_D uint32_t wc_ld32(const uint8_t *p) { return __ldg((const uint32_t *)p); }
-WC_D wc_v4 wc_ld16(const uint8_t *p) { return __ldg((const uint4 *)p); }
-/* decode tables (global, read-only) */
-WC_D wc_v4 wc_ldt16(const uint8_t *p) { return __ldg((const uint4 *)p); }
-/* decoded bytes, read back by the hash kernel */
-WC_D uint32_t wc_ldh8(const uint8_t *p) { return __ldg(p); }
-WC_D uint64_t wc_ldh64(const uint8_t *p)
-{
-    return __ldg((const unsigned long long *)p);
-}
-/* output */
-WC_D void wc_st8(uint8_t *p, uint32_t v) { *p = (uint8_t)v; }
-WC_D void wc_st16(uint8_t *p, uint32_t v) { *(uint16_t *)p = (uint16_t)v; }
-WC_D void wc_st32(uint8_t *p, uint32_t v) { *(uint32_t *)p = v; }
-WC_D void wc_st64(uint8_t *p, uint64_t v) { *(uint64_t *)p = v; }
-WC_D void wc_stv4(uint8_t *p, wc_v4 v) { *(uint4 *)p = v; }
-/* shared memory */
-WC_D uint32_t wc_sld8(const uint8_t *p) { return *p; }
-WC_D uint32_t wc_sld16(const uint8_t *p) { return *(const uint16_t *)p; }
-WC_D uint32_t wc_sld32(const uint32_t *p) { return *p; }
-WC_D void wc_sst16(uint8_t *p, wc_v4 v) { *(uint4 *)p = v; }
-
-__constant__ uint8_t wc_ksecret[192] = {
-#else
-#include "emu.h" /* same names, on the CPU, with bounds checks */
-static const uint8_t wc_ksecret[192] = {
+/* The includer provides the wc_* primitives first: kprim.h (real CUDA, for
+ * kernels.cu) or the test emulator's emu.h (tests/cuda/), which gives the
+ * same names on the CPU with bounds checks. The core never names either,
+ * so the emulator depends on the core and not the other way round. */
+#ifndef WC_KPRIM
+#error "include a primitive layer (kprim.h or the emulator) before kcore.h"
 #endif
+
+WC_KCONST uint8_t wc_ksecret[192] = {
     /* XXH3_kSecret (xxhash.h) */
     0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c,
     0xf7, 0x21, 0xad, 0x1c, 0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb,

@@ -4,6 +4,7 @@
  * driver can JIT for other parts (see cuda/meson.build). */
 #include <cuda_runtime.h>
 
+#include "kprim.h"
 #include "kcore.h"
 #include "wc_kernels.h"
 

@@ -78,13 +78,13 @@ def zipnn_bench(path, dtype):
 def wcodec_bench(build, path, tmp, threads):
     dst = os.path.join(tmp, os.path.basename(path) + ".wcodec")
     t = time.perf_counter()
-    run([os.path.join(build, "wcodec-pack"), "-q", "-f", "-j", str(threads),
+    run([os.path.join(build, "src", "cli", "wcodec-pack"), "-q", "-f", "-j", str(threads),
          path, dst])
     pack_s = time.perf_counter() - t
-    out = run([os.path.join(build, "wcodec-bench"), dst, "5"]).stdout.split()
+    out = run([os.path.join(build, "bench", "wcodec-bench"), dst, "5"]).stdout.split()
     size, packed = int(out[0]), int(out[1])
     unp = dst + ".out"
-    run([os.path.join(build, "wcodec-unpack"), "-q", "-f", dst, unp])
+    run([os.path.join(build, "src", "cli", "wcodec-unpack"), "-q", "-f", dst, unp])
     same = subprocess.run(["cmp", "-s", path, unp]).returncode == 0
     os.unlink(unp)
     os.unlink(dst)

@@ -26,11 +26,11 @@
 #
 # Also worth running on the GPU box:
 #   meson test -C BUILD_DIR --suite cuda --print-errorlogs        (parity)
-#   WCODEC_CORPUS=/path/to/corpus BUILD_DIR/check_cuda_parity
-#   compute-sanitizer --tool memcheck --error-exitcode 1 BUILD_DIR/check_cuda_parity
+#   WCODEC_CORPUS=/path/to/corpus BUILD_DIR/tests/cuda/check_cuda_parity
+#   compute-sanitizer --tool memcheck --error-exitcode 1 BUILD_DIR/tests/cuda/check_cuda_parity
 #   compute-sanitizer --tool racecheck --error-exitcode 1 \
-#       BUILD_DIR/wcodec-gpubench --size-mb 64 --iters 1 --no-e2e
-#   ncu --set full -k regex:wc_k_planes -c 3 BUILD_DIR/wcodec-gpubench \
+#       BUILD_DIR/bench/wcodec-gpubench --size-mb 64 --iters 1 --no-e2e
+#   ncu --set full -k regex:wc_k_planes -c 3 BUILD_DIR/bench/wcodec-gpubench \
 #       --size-mb 512 --dtypes bf16 --iters 1 --no-e2e
 set -eu
 
@@ -41,8 +41,8 @@ ITERS=${ITERS:-10}
 DTYPES=${DTYPES:-bf16,fp16,fp32,fp8,int8}
 CHUNK=${CHUNK:-0}
 
-if [ ! -x "$BUILD/wcodec-gpubench" ]; then
-    echo "bench-gpu: $BUILD/wcodec-gpubench not built (is nvcc found by meson?)" >&2
+if [ ! -x "$BUILD/bench/wcodec-gpubench" ]; then
+    echo "bench-gpu: $BUILD/bench/wcodec-gpubench not built (is nvcc found by meson?)" >&2
     exit 1
 fi
 mkdir -p "$WORK"
@@ -53,7 +53,7 @@ fi
 
 echo "== kernels and end to end (wcodec-gpubench) =="
 rc=0
-"$BUILD/wcodec-gpubench" --dir "$WORK" --size-mb "$SIZE" --dtypes "$DTYPES" \
+"$BUILD/bench/wcodec-gpubench" --dir "$WORK" --size-mb "$SIZE" --dtypes "$DTYPES" \
     --iters "$ITERS" --chunk-size "$CHUNK" || rc=$?
 if [ "$rc" = 77 ]; then
     echo "bench-gpu: no usable CUDA GPU" >&2
@@ -62,7 +62,7 @@ fi
 [ "$rc" = 0 ] || { echo "bench-gpu: wcodec-gpubench failed ($rc)" >&2; exit 1; }
 
 echo "== through the mount =="
-MOUNT="$BUILD/wcodec-mount"
+MOUNT="$BUILD/src/cli/wcodec-mount"
 if [ ! -x "$MOUNT" ] || [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
     echo "skipped: wcodec-mount, /dev/fuse or fusermount3 missing"
     exit 0

@@ -40,7 +40,7 @@ done
 
 [ "$(id -u)" = 0 ] || { echo "bench-mount: needs root (drop_caches)" >&2; exit 1; }
 [ -c /dev/fuse ] || { echo "bench-mount: no /dev/fuse" >&2; exit 1; }
-MOUNT_BIN=$BUILD/wcodec-mount
+MOUNT_BIN=$BUILD/src/cli/wcodec-mount
 [ -x "$MOUNT_BIN" ] || { echo "bench-mount: build $MOUNT_BIN first" >&2; exit 1; }
 
 mkdir -p "$WORK"
@@ -58,7 +58,7 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
 fi
 if [ ! -f "$PACKED/model.wcodec" ]; then
     rm -rf "$PACKED"
-    "$BUILD/wcodec-pack" -q "$MODEL" "$PACKED"
+    "$BUILD/src/cli/wcodec-pack" -q "$MODEL" "$PACKED"
 fi
 HAVE_SQ=0
 if command -v mksquashfs >/dev/null && command -v squashfuse_ll >/dev/null; then

@@ -24,7 +24,7 @@ echo "== generating a $SIZE bf16 Llama-shaped model (2 shards)"
 ls -l "$work/model"
 
 echo "== packing"
-build/wcodec-pack "$work/model" "$work/packed"
+build/src/cli/wcodec-pack "$work/model" "$work/packed"
 orig=$(du -sb "$work/model" | cut -f1)
 packed=$(du -sb "$work/packed" | cut -f1)
 echo "folder: $orig -> $packed bytes ($(echo "scale=2; 100 * $packed / $orig" | bc)%)"
@@ -34,16 +34,16 @@ rate() { # bytes seconds -> MiB/s
 }
 drop() { sync; [ "$(id -u)" -eq 0 ] && echo 3 > /proc/sys/vm/drop_caches || true; }
 
-if [ ! -e /dev/fuse ] || [ ! -x build/wcodec-mount ]; then
+if [ ! -e /dev/fuse ] || [ ! -x build/src/cli/wcodec-mount ]; then
     echo "== no /dev/fuse or no wcodec-mount: unpacking instead of mounting"
-    build/wcodec-unpack "$work/packed" "$work/unpacked"
+    build/src/cli/wcodec-unpack "$work/packed" "$work/unpacked"
     diff -r "$work/model" "$work/unpacked" && echo "unpacked folder is identical"
     exit 0
 fi
 
 echo "== mounting $work/packed on $mnt"
 mkdir "$mnt"
-build/wcodec-mount "$work/packed" "$mnt"
+build/src/cli/wcodec-mount "$work/packed" "$mnt"
 for i in $(seq 50); do grep -qs " $mnt " /proc/mounts && break; sleep 0.1; done
 ls -l "$mnt"
 

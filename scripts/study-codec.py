@@ -43,7 +43,7 @@ Cost model (the baseline is what wcodec does today, see man/wcodec.5):
     column (row) uses the tensor's most frequent exponent as "previous" ("above").
 
 Usage: .venv/bin/python scripts/study-codec.py [--corpus DIR] [--out PATH]
-           [--only SUBSTR] [--max-elems N] [--pack build/wcodec-pack]
+           [--only SUBSTR] [--max-elems N] [--pack build/src/cli/wcodec-pack]
 """
 import argparse
 import glob

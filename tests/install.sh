@@ -15,12 +15,12 @@ root=$dest$prefix
 bad=0
 need() { [ -e "$root/$1" ] || { echo "FAIL: $1 not installed"; bad=1; }; }
 for b in wcodec-pack wcodec-unpack wcodec-info; do need "bin/$b"; done
-[ -e "$build/wcodec-mount" ] && need bin/wcodec-mount
+[ -e "$build/src/cli/wcodec-mount" ] && need bin/wcodec-mount
 need include/wcodec.h
 for m in man1/wcodec-pack.1 man1/wcodec-unpack.1 man1/wcodec-info.1 man5/wcodec.5; do
     need "share/man/$m"
 done
-[ -e "$build/wcodec-mount" ] && need share/man/man1/wcodec-mount.1
+[ -e "$build/src/cli/wcodec-mount" ] && need share/man/man1/wcodec-mount.1
 pc=$(find "$root" -name wcodec.pc | head -n 1)
 lib=$(find "$root" -name 'libwcodec.so*' | head -n 1)
 [ -n "$pc" ] || { echo "FAIL: wcodec.pc not installed"; bad=1; }

@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 C=$HERE/corpus
 PY=/usr/bin/python3
-ninja -C "$B" wcodec-pack tests/fuzz/fuzz-mkseeds >/dev/null
+ninja -C "$B" src/cli/wcodec-pack tests/fuzz/fuzz-mkseeds >/dev/null
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -79,7 +79,7 @@ rm -rf "$C"
 mkdir -p "$C/container" "$C/safetensors" "$C/rans" "$C/chunk"
 for f in "$T"/*.safetensors; do
     n=$(basename "$f" .safetensors)
-    "$B/wcodec-pack" -q -j 1 -c 4K "$f" "$C/container/$n.wcodec"
+    "$B/src/cli/wcodec-pack" -q -j 1 -c 4K "$f" "$C/container/$n.wcodec"
     # only the header matters to the parser (fz_safetensors also parses it
     # as the start of a larger file): keep the seeds small
     $PY -c 'import struct,sys; d=open(sys.argv[1],"rb").read()
@@ -87,9 +87,9 @@ open(sys.argv[2],"wb").write(d[:8+struct.unpack("<Q",d[:8])[0]+16])' \
         "$f" "$C/safetensors/$n.safetensors"
 done
 # one with the default chunk size, and an empty model
-"$B/wcodec-pack" -q -j 1 "$T/bf16.safetensors" "$C/container/bf16-256k.wcodec"
+"$B/src/cli/wcodec-pack" -q -j 1 "$T/bf16.safetensors" "$C/container/bf16-256k.wcodec"
 printf '\010\0\0\0\0\0\0\0{}      ' > "$T/empty.safetensors"
-"$B/wcodec-pack" -q -j 1 "$T/empty.safetensors" "$C/container/empty.wcodec"
+"$B/src/cli/wcodec-pack" -q -j 1 "$T/empty.safetensors" "$C/container/empty.wcodec"
 
 # Header edge cases for the parser (valid and not).
 st() { # st NAME JSON [DATA-BYTES]

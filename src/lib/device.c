@@ -30,11 +30,6 @@ ssize_t wc_cuda_pread(wcodec *w, void *dev_dst, size_t len, uint64_t off)
 void wc_cuda_forget(wcodec *w) { (void)w; }
 #endif
 
-void wc_device_close(wcodec *w)
-{
-    wc_cuda_forget(w);
-}
-
 int wcodec_cuda_available(void)
 {
     return wc_cuda_probe();

@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 
+#include "emu.h"
 #include "kcore.h"
 #include "emu_run.h"
 #include "wc_kernels.h"

@@ -13,10 +13,8 @@ int wc_cuda_probe(void); /* 1 if a usable GPU is present */
 int wc_cuda_decode_chunks(wcodec *w, uint64_t first, uint64_t count, void *dst,
                           int dst_on_device);
 ssize_t wc_cuda_pread(wcodec *w, void *dev_dst, size_t len, uint64_t off);
-/* Free what the backend keeps for this handle (decode tables on the GPU). */
+/* Free what the backend keeps for this handle (decode tables on the GPU);
+ * the backend sets it as the handle's dev_release hook (reader.h). */
 void wc_cuda_forget(wcodec *w);
-
-/* Called by wcodec_close before the handle is freed. */
-void wc_device_close(wcodec *w);
 
 #endif

@@ -34,6 +34,7 @@ extern "C" {
 #include <xxhash.h>
 }
 
+#include "emu.h"
 #include "kcore.h"
 #include "emu_run.h"
 

@@ -1,4 +1,5 @@
-/* emu.h - CPU stand-ins for the CUDA primitives used by kcore.h.
+/* emu.h - CPU stand-ins for the CUDA primitives used by cuda/kcore.h
+ * (include this, then kcore.h; on a GPU cuda/kprim.h takes its place).
  *
  * Every lane of an emulated block is a std::thread; warp collectives
  * (ballot, any, shuffles, __syncwarp) meet at a per-warp barrier and
@@ -20,6 +21,9 @@
 #include <condition_variable>
 #include <mutex>
 
+/* The primitive layer kcore.h expects (cuda/kprim.h on a GPU). */
+#define WC_KPRIM 1
+#define WC_KCONST static const
 #define WC_D static inline
 #define WC_UNROLL
 

@@ -16,7 +16,6 @@
 #include <xxhash.h>
 
 #include "container.h"
-#include "device.h"
 #include "error.h"
 #include "hash.h"
 #include "reader.h"
@@ -295,7 +294,8 @@ void wcodec_close(wcodec *w)
 {
     if (!w)
         return;
-    wc_device_close(w); /* GPU decode tables of this handle */
+    if (w->dev_release) /* GPU decode tables of this handle */
+        w->dev_release(w);
     if (w->own_fd)
         close(w->fd);
     if (w->dfd >= 0)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mount_log.h"
 #include "mount_ops.h"
 #include "wcodec.h"
 

@@ -21,6 +21,10 @@ struct wcodec {
     wc_chunk *chunk;
     uint32_t *chunk_seg; /* segment of each chunk */
     uint8_t digest[WC_DIGEST_SIZE];
+    /* Set by a device backend (device.h) that keeps state for this handle;
+     * wcodec_close calls it first. A hook, so that the reader, which the
+     * device layer is built on, never calls up into it. */
+    void (*dev_release)(struct wcodec *w);
 };
 
 /* Payload reads bypass the page cache through dfd, which the handle then

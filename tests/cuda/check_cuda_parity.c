@@ -48,8 +48,8 @@ int main(void)
 
 #include <cuda_runtime_api.h>
 
-#include "../cuda/testgen.h"
-#include "../cuda/wc_cuda.h"
+#include "testgen.h"
+#include "wc_cuda.h"
 #include "device.h"
 
 static int failures;
