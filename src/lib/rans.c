@@ -1,4 +1,5 @@
 /* rans.c - 32-way interleaved static rANS (see rans.h for the contract). */
+#include "rans.h"
 #include "rans_simd.h"
 
 #include <pthread.h>

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "rans.h"
 #include "rans_simd.h"
 
 static inline uint32_t rd32(const uint8_t *p)

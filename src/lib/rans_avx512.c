@@ -29,6 +29,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "rans.h"
 #include "rans_simd.h"
 
 /* freq * (x >> 12) for 16 lanes, where freq = (e >> 8) & 0xfff. vpmulld

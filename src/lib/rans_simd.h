@@ -11,7 +11,8 @@
 #ifndef WC_RANS_SIMD_H
 #define WC_RANS_SIMD_H
 
-#include "rans.h"
+/* Include rans.h before this file: rans.h is the coder's contract and
+ * rans.c includes this one, so it does not include rans.h back. */
 
 /* Scalar decode of groups g.. (g a multiple of RANS_LANES) of a block whose
  * states are x[] and next word is at p; checks that the block ends exactly
