@@ -1201,6 +1201,8 @@ static TCase *tc(Suite *s, const char *name)
 
 int main(void)
 {
+    if (tu_simd_skip())
+        return 0;
     Suite *s = suite_create("codec");
     TCase *t = tc(s, "wc_dtype_from_name/wc_dtype_name/wc_dtype_size");
     tcase_add_test(t, dtype_names);

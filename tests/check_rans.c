@@ -1071,6 +1071,8 @@ static TCase *tc(Suite *s, const char *name)
 
 int main(void)
 {
+    if (tu_simd_skip())
+        return 0;
     Suite *s = suite_create(getenv("WCODEC_NO_SIMD") ? "rans (scalar)"
                                                      : "rans");
     TCase *t = tc(s, "rans_normalize");

@@ -1,6 +1,8 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include "rans.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -413,4 +415,16 @@ void tu_str_free(tu_str *b)
 {
     free(b->s);
     memset(b, 0, sizeof *b);
+}
+
+int tu_simd_skip(void)
+{
+    const char *e = getenv("WCODEC_SIMD");
+    if (!e || !*e)
+        return 0;
+    int l = rans_simd_from_name(e);
+    if (l >= 0 && rans_simd_supported(l))
+        return 0;
+    printf("1..0 # SKIP WCODEC_SIMD=%s: not on this CPU or build\n", e);
+    return 1;
 }

@@ -40,6 +40,12 @@ void tu_gen(int dtype, int kind, uint8_t *dst, size_t n, uint64_t *seed);
 void *tu_guard_alloc(size_t n);
 void tu_guard_free(void *p, size_t n);
 
+/* ---- decoder paths --------------------------------------------------------
+ * Tests run once per rANS path (WCODEC_SIMD=scalar|avx2|avx512, meson). If
+ * the path asked for is not on this CPU, print a TAP skip and return 1: the
+ * test then exits 0 instead of testing the fallback twice. */
+int tu_simd_skip(void);
+
 /* ---- files -------------------------------------------------------------- */
 char *tu_tmpdir(void);                 /* fresh folder, malloc'd path */
 void tu_rmrf(const char *path);        /* remove a folder tree */

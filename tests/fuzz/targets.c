@@ -14,6 +14,8 @@
  *             decoded bytes (% FZ_CHUNK_MAX_BYTES + 1), L bytes of
  *             parameters, then the payload.
  *   fz_container, fz_safetensors: the file itself.
+ * fz_rans and fz_chunk also decode on every rANS path the CPU has and
+ * require the scalar path's verdict and bytes from each.
  */
 #include "targets.h"
 
@@ -384,6 +386,73 @@ int fz_container(const uint8_t *d, size_t n)
 
 /* ---- rANS ------------------------------------------------------------------ */
 
+/* Every decoder path (rans.h: scalar, AVX2, AVX-512, those the CPU has)
+ * must give the scalar path's verdict and bytes. decode(arg, out) runs one
+ * decode on the selected path; out holds ob bytes. */
+static void fz_paths(int (*decode)(void *arg, uint8_t *out), void *arg,
+                     size_t ob, const char *what)
+{
+    int was = rans_simd_active();
+    uint8_t *want = fz_alloc(ob), *got = fz_alloc(ob);
+    rans_simd_select(RANS_SIMD_SCALAR);
+    int wrc = decode(arg, want);
+    for (int l = 1; l < RANS_SIMD_COUNT; l++) {
+        if (rans_simd_select(l))
+            continue;
+        memset(got, 0xA5, ob);
+        int rc = decode(arg, got);
+        if ((rc == 0) != (wrc == 0))
+            fz_die("%s: the %s path returns %d, scalar %d", what,
+                   rans_simd_name(l), rc, wrc);
+        if (!wrc && memcmp(got, want, ob))
+            fz_die("%s: the %s path decodes other bytes than scalar", what,
+                   rans_simd_name(l));
+    }
+    rans_simd_select(was);
+    free(want);
+    free(got);
+}
+
+typedef struct {
+    const rans_dtab *dt;
+    const uint8_t *blk, *side;
+    size_t len, ns;
+    unsigned base;
+    int call; /* 0 decode, 1 BF16, 2 HI_LO, 3 JOINT */
+    uint8_t *tmp;
+} fz_rans_call;
+
+static int fz_rans_run(void *arg, uint8_t *out)
+{
+    fz_rans_call *c = arg;
+    switch (c->call) {
+    case 0:
+        return rans_decode(c->dt, c->blk, c->len, out, c->ns);
+    case 1:
+    case 2:
+        return rans_decode_merge16(c->dt, c->blk, c->len, c->side, out, c->ns,
+                                   c->tmp,
+                                   c->call == 1 ? RANS_MERGE_BF16
+                                                : RANS_MERGE_HI_LO);
+    default:
+        return rans_decode_joint(c->dt, c->blk, c->len, c->side, c->base, out,
+                                 c->ns, c->tmp);
+    }
+}
+
+typedef struct {
+    const wc_segcodec *c;
+    const uint8_t *pay;
+    size_t plen, bytes;
+    uint8_t *scratch;
+} fz_chunk_call;
+
+static int fz_chunk_run(void *arg, uint8_t *out)
+{
+    fz_chunk_call *c = arg;
+    return wc_chunk_decode(c->c, c->pay, c->plen, out, c->bytes, c->scratch);
+}
+
 int fz_rans(const uint8_t *d, size_t n)
 {
     if (n < 2)
@@ -462,6 +531,12 @@ int fz_rans(const uint8_t *d, size_t n)
                    "(%zu symbols, base %u)", ns, base);
         free(j1);
     }
+    for (int call = 0; call < 4; call++) {
+        fz_rans_call fc = {.dt = dt, .blk = blk, .side = call == 3 ? raw7 : plane1,
+                           .len = len, .ns = ns, .base = base, .call = call,
+                           .tmp = tmp};
+        fz_paths(fz_rans_run, &fc, call ? 2 * ns : ns, "rans block");
+    }
     free(raw7);
     free(j2);
     if (!rc) {
@@ -517,6 +592,9 @@ int fz_chunk(const uint8_t *d, size_t n)
     size_t plen = n - FZ_CHUNK_HDR - pl;
     uint8_t *dst = fz_alloc(bytes), *scratch = fz_alloc(bytes);
     int rc = wc_chunk_decode(&c, pay, plen, dst, bytes, scratch);
+    fz_chunk_call fc = {.c = &c, .pay = pay, .plen = plen, .bytes = bytes,
+                        .scratch = scratch};
+    fz_paths(fz_chunk_run, &fc, bytes, "chunk");
     if (!rc) {
         size_t cap = wc_chunk_bound(bytes);
         uint8_t *enc = fz_alloc(cap), *s2 = fz_alloc(bytes);
