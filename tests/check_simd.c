@@ -11,7 +11,10 @@
  *   - containers: every file of the corpus (WCODEC_CORPUS, default
  *     $WCODEC_SOURCE_ROOT/../shared/corpus) and a generated file with a
  *     tensor of every dtype, packed, then every chunk decoded on each path
- *     and compared with the scalar path's chunk.
+ *     and compared with the scalar path's chunk, and the whole file through
+ *     wc_decode_run (chunks decoded in pairs, as the mount does);
+ *   - pairs: every damaged block also decodes beside the intact one
+ *     (rans_decode_pair, both orders), with the single calls' verdicts.
  * A path the CPU lacks is skipped with a note in the TAP output. */
 #include <check.h>
 #include <dirent.h>
@@ -22,6 +25,7 @@
 
 #include "codec.h"
 #include "rans.h"
+#include "reader.h"
 #include "testutil.h"
 #include "wcodec.h"
 
@@ -62,6 +66,22 @@ static int sd_call(int call, const rans_dtab *t, const uint8_t *blk,
 
 /* Decode one (possibly damaged) block with every call on every path;
  * returns how many path comparisons were made. */
+/* The intact block of the case being damaged: rans_decode_pair runs each
+ * damaged block beside it, in both orders. */
+static const uint8_t *sd_good;
+static size_t sd_good_len, sd_good_n;
+
+static rans_job sd_job(int call, const rans_dtab *t, const uint8_t *blk,
+                       size_t len, const uint8_t *side, unsigned base,
+                       uint8_t *out, size_t n, uint8_t *tmp)
+{
+    static const int how[SD_CALLS] = {0, RANS_MERGE_BF16, RANS_MERGE_HI_LO,
+                                      RANS_MERGE_JOINT};
+    return (rans_job){.t = t, .src = blk, .len = len, .side = side,
+                      .dst = out, .n = n, .tmp = tmp, .how = how[call],
+                      .base = base};
+}
+
 static int sd_compare(const rans_dtab *t, const uint8_t *blk0, size_t len,
                       const uint8_t *side0, unsigned base, size_t n,
                       const char *what)
@@ -97,6 +117,50 @@ static int sd_compare(const rans_dtab *t, const uint8_t *blk0, size_t len,
                               rans_simd_name(l));
             made++;
         }
+        /* In a pair, beside the intact block, on every path: the same
+         * verdicts and bytes. */
+        size_t gn = sd_good_n, gb = call == SD_DECODE ? gn : 2 * gn;
+        uint8_t *gw = tu_guard_alloc(gb), *gg = tu_guard_alloc(gb);
+        uint8_t *gt = tu_guard_alloc(gn);
+        /* its own side buffer of its own exact size */
+        size_t gsl = call == SD_JOINT ? rans_raw7_size(gn) : gn;
+        uint8_t *gs = tu_guard_alloc(gsl);
+        memcpy(gs, side0, gsl);
+        rans_job gj = sd_job(call, t, sd_good, sd_good_len, gs, base, gw, gn,
+                             gt);
+        ck_assert_int_eq(rans_simd_select(RANS_SIMD_SCALAR), 0);
+        ck_assert_int_eq(rans_decode_job(&gj), 0);
+        for (int l = 0; l < RANS_SIMD_COUNT; l++) {
+            if (rans_simd_select(l))
+                continue;
+            for (int order = 0; order < 2; order++) {
+                memset(got, 0xA5, ob);
+                memset(gg, 0xA5, gb);
+                rans_job dj = sd_job(call, t, blk, len, sd, base, got, n, tmp);
+                rans_job ij = sd_job(call, t, sd_good, sd_good_len, gs, base,
+                                     gg, gn, gt);
+                int m = order ? rans_decode_pair(&ij, &dj)
+                              : rans_decode_pair(&dj, &ij);
+                int dbad = order ? m >> 1 & 1 : m & 1;
+                int ibad = order ? m & 1 : m >> 1 & 1;
+                ck_assert_msg(dbad == (wrc != 0) && !ibad,
+                              "%s: call %d, %zu symbols: %s pair (order %d) "
+                              "returns %d, scalar %d", what, call, n,
+                              rans_simd_name(l), order, m, wrc);
+                if (!wrc)
+                    ck_assert_msg(!memcmp(got, want, ob),
+                                  "%s: call %d: %s pair bytes differ", what,
+                                  call, rans_simd_name(l));
+                ck_assert_msg(!memcmp(gg, gw, gb),
+                              "%s: call %d: %s pair: the intact block's bytes "
+                              "differ", what, call, rans_simd_name(l));
+                made++;
+            }
+        }
+        tu_guard_free(gw, gb);
+        tu_guard_free(gg, gb);
+        tu_guard_free(gt, gn);
+        tu_guard_free(gs, gsl);
         tu_guard_free(want, ob);
         tu_guard_free(got, ob);
         tu_guard_free(tmp, n);
@@ -148,6 +212,11 @@ START_TEST(blocks_vs_scalar)
     uint8_t *blk = malloc(cap + 8);
     size_t len = rans_encode(&et, sym, n, blk, cap);
     ck_assert_uint_gt(len, 0);
+    uint8_t *good = malloc(len);
+    memcpy(good, blk, len);
+    sd_good = good;
+    sd_good_len = len;
+    sd_good_n = n;
     int made = sd_compare(dt, blk, len, side, base, n, "intact");
     /* the intact block decodes to its symbols on every path */
     ck_assert_int_eq(rans_decode(dt, blk, len, side, n), 0);
@@ -175,6 +244,7 @@ START_TEST(blocks_vs_scalar)
     free(sym);
     free(side);
     free(blk);
+    free(good);
 }
 END_TEST
 
@@ -230,6 +300,28 @@ static void sd_container(const char *src, const char *name)
             paths += k == 0;
         }
     }
+    /* wc_decode_run (what the mount calls) decodes chunks in pairs */
+    uint64_t nc = wcodec_chunk_count(w);
+    uint8_t **dsts = malloc((nc ? nc : 1) * sizeof *dsts);
+    for (uint64_t k = 0; k < nc; k++)
+        dsts[k] = malloc(cs);
+    for (int l = 0; l < RANS_SIMD_COUNT; l++) {
+        if (rans_simd_select(l))
+            continue;
+        ck_assert_msg(wc_decode_run(w, 0, nc, dsts) == 0, "%s: run on %s: %s",
+                      name, rans_simd_name(l), wcodec_errdetail());
+        for (uint64_t k = 0; k < nc; k++) {
+            uint64_t off;
+            uint32_t len;
+            wcodec_chunk_extent(w, k, &off, &len);
+            ck_assert_msg(!memcmp(dsts[k], file + off, len),
+                          "%s: run on %s: chunk %llu differs", name,
+                          rans_simd_name(l), (unsigned long long)k);
+        }
+    }
+    for (uint64_t k = 0; k < nc; k++)
+        free(dsts[k]);
+    free(dsts);
     printf("# %s: %llu chunks, scalar and %d other path(s) agree\n", name,
            (unsigned long long)wcodec_chunk_count(w), paths);
     wcodec_close(w);

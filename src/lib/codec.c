@@ -608,6 +608,68 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
     return (size_t)(o - dst);
 }
 
+/* The chunk as one rANS job (rans.h) when it is one: JOINT; a 1-byte type
+ * whose plane is coded (U8, I8, FP8: the symbols go straight into dst);
+ * a 16-bit type with plane 0 coded and plane 1 raw (nearly every bf16
+ * and fp16 weight: decoded and merged in one pass). Returns 1 with *j
+ * filled, 0 if the chunk is not one job, -1 if its framing is corrupt. */
+static int wc_chunk_job(const wc_segcodec *c, const uint8_t *src, size_t len,
+                        uint8_t *dst, size_t bytes, uint8_t *scratch,
+                        rans_job *j)
+{
+    if (c->codec == WC_CODEC_JOINT) {
+        size_t n = bytes / 2;
+        if (bytes % 2 || len < 4 || !c->dtab[0])
+            return -1;
+        size_t r = rd32(src);
+        if (r > len - 4 || len - 4 - r != rans_raw7_size(n))
+            return -1;
+        /* The unused high bits of the last packed byte are 0: one payload
+         * per chunk, as for every other codec. */
+        if (n % 8 && src[len - 1] >> (7 * n % 8))
+            return -1;
+        *j = (rans_job){.t = c->dtab[0], .src = src + 4, .len = r,
+                        .side = src + 4 + r, .dst = dst, .n = n,
+                        .tmp = scratch, .how = RANS_MERGE_JOINT,
+                        .base = c->jbase};
+        return 1;
+    }
+    if (c->codec != WC_CODEC_PLANES)
+        return 0;
+    unsigned es = c->nplanes;
+    int one8 = es == 1 && c->mode[0] == WC_PLANE_RANS;
+    int two16 = es == 2 && c->mode[0] == WC_PLANE_RANS &&
+                c->mode[1] == WC_PLANE_RAW;
+    if (!one8 && !two16)
+        return 0;
+    if (bytes % es || len < 4 || !c->dtab[0])
+        return -1;
+    size_t n = bytes / es, r = rd32(src), rest = len - 4;
+    if (r > rest || rest - r != (one8 ? 0 : n))
+        return -1;
+    *j = (rans_job){.t = c->dtab[0], .src = src + 4, .len = r, .dst = dst,
+                    .n = n, .tmp = scratch};
+    if (two16) {
+        j->side = src + 4 + r;
+        j->how = c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16 : RANS_MERGE_HI_LO;
+    }
+    return 1;
+}
+
+int wc_chunk_decode_pair(const wc_segcodec *ca, const uint8_t *sa, size_t la,
+                         uint8_t *da, size_t ba, const wc_segcodec *cb,
+                         const uint8_t *sb, size_t lb, uint8_t *db, size_t bb,
+                         uint8_t *scratch)
+{
+    rans_job ja, jb;
+    int ka = wc_chunk_job(ca, sa, la, da, ba, scratch, &ja);
+    int kb = wc_chunk_job(cb, sb, lb, db, bb, scratch + ba, &jb);
+    if (ka == 1 && kb == 1)
+        return rans_decode_pair(&ja, &jb);
+    return (wc_chunk_decode(ca, sa, la, da, ba, scratch) ? 1 : 0) |
+           (wc_chunk_decode(cb, sb, lb, db, bb, scratch + ba) ? 2 : 0);
+}
+
 int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
                     uint8_t *dst, size_t bytes, uint8_t *scratch)
 {
@@ -626,23 +688,15 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
     }
     case WC_CODEC_PLANES:
         break;
-    case WC_CODEC_JOINT: {
-        size_t n = bytes / 2;
-        if (bytes % 2 || len < 4 || !c->dtab[0])
-            return -1;
-        size_t r = rd32(src);
-        if (r > len - 4 || len - 4 - r != rans_raw7_size(n))
-            return -1;
-        /* The unused high bits of the last packed byte are 0: one payload
-         * per chunk, as for every other codec. */
-        if (n % 8 && src[len - 1] >> (7 * n % 8))
-            return -1;
-        return rans_decode_joint(c->dtab[0], src + 4, r, src + 4 + r, c->jbase,
-                                 dst, n, scratch);
-    }
+    case WC_CODEC_JOINT:
+        break;
     default:
         return -1;
     }
+    rans_job j;
+    int one = wc_chunk_job(c, src, len, dst, bytes, scratch, &j);
+    if (one)
+        return one < 0 ? -1 : rans_decode_job(&j);
     unsigned es = c->nplanes;
     if (!es || bytes % es)
         return -1;
@@ -653,24 +707,6 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
     if (len < 4 * nr)
         return -1;
     const uint8_t *hdr = src, *p = src + 4 * nr, *end = src + len;
-    /* 16-bit types with a coded plane 0 and a raw plane 1 (nearly every
-     * bf16 and fp16 weight): decode and merge in one pass. */
-    if (es == 2 && c->mode[0] == WC_PLANE_RANS && c->mode[1] == WC_PLANE_RAW) {
-        size_t r = rd32(hdr);
-        if (r > (size_t)(end - p) || (size_t)(end - p) - r != n || !c->dtab[0])
-            return -1;
-        return rans_decode_merge16(c->dtab[0], p, r, p + r, dst, n, scratch,
-                                   c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16
-                                                          : RANS_MERGE_HI_LO);
-    }
-    /* 1-byte types (U8, I8, FP8): the one coded plane is the chunk, so
-     * the symbols go straight into dst, with no plane buffer to copy. */
-    if (es == 1 && c->mode[0] == WC_PLANE_RANS) {
-        size_t r = rd32(hdr);
-        if (r != (size_t)(end - p) || !c->dtab[0])
-            return -1;
-        return rans_decode(c->dtab[0], p, r, dst, n);
-    }
     const uint8_t *pl[WC_MAX_PLANES];
     for (unsigned k = 0; k < es; k++) {
         uint8_t *buf = scratch + k * n;

@@ -128,4 +128,14 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
 int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
                     uint8_t *dst, size_t bytes, uint8_t *scratch);
 
+/* Decode two chunks (a, then b) with the same results as two
+ * wc_chunk_decode calls, interleaving their rANS blocks where both are one
+ * rANS job (rans_decode_pair: a single block leaves the core waiting on its
+ * table lookups). scratch must hold ba + bb bytes. Returns 0, or bit 0 set
+ * if a is corrupt and bit 1 if b is. */
+int wc_chunk_decode_pair(const wc_segcodec *ca, const uint8_t *sa, size_t la,
+                         uint8_t *da, size_t ba, const wc_segcodec *cb,
+                         const uint8_t *sb, size_t lb, uint8_t *db, size_t bb,
+                         uint8_t *scratch);
+
 #endif

@@ -457,3 +457,27 @@ int rans_decode(const rans_dtab *t, const uint8_t *src, size_t len,
 {
     return rans_get()->decode(t, src, len, dst, n);
 }
+
+static int rans_job_on(const rans_ops *o, const rans_job *j)
+{
+    if (j->how == RANS_MERGE_JOINT)
+        return o->joint(j->t, j->src, j->len, j->side, j->base, j->dst, j->n,
+                        j->tmp);
+    if (j->how)
+        return o->merge16(j->t, j->src, j->len, j->side, j->dst, j->n, j->tmp,
+                          (enum rans_merge)j->how);
+    return o->decode(j->t, j->src, j->len, j->dst, j->n);
+}
+
+int rans_decode_job(const rans_job *j)
+{
+    return rans_job_on(rans_get(), j);
+}
+
+int rans_decode_pair(const rans_job *a, const rans_job *b)
+{
+    const rans_ops *o = rans_get();
+    if (o->pair && a->how == b->how)
+        return o->pair(a, b);
+    return (rans_job_on(o, a) ? 1 : 0) | (rans_job_on(o, b) ? 2 : 0);
+}

@@ -104,6 +104,31 @@ int rans_decode_joint(const rans_dtab *t, const uint8_t *src, size_t len,
 void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
                       unsigned base, uint8_t *dst);
 
+/* ---- two blocks at once -----------------------------------------------------
+ * One decode as the calls above take it: how 0 is rans_decode (side
+ * unused), RANS_MERGE_BF16 or RANS_MERGE_HI_LO rans_decode_merge16 (side is
+ * plane 1), RANS_MERGE_JOINT rans_decode_joint (side is the packed bits,
+ * base its base). */
+typedef struct {
+    const rans_dtab *t;
+    const uint8_t *src;
+    size_t len;
+    const uint8_t *side;
+    uint8_t *dst;
+    size_t n;
+    uint8_t *tmp;
+    int how; /* 0 or enum rans_merge */
+    unsigned base;
+} rans_job;
+/* Run one job. 0 or -1, as the call it stands for. */
+int rans_decode_job(const rans_job *j);
+/* Run two independent jobs (two chunks), interleaved where the path can: a
+ * single block's loop mostly waits on its own table gathers, and a second
+ * block's work fills that time. Same bytes and verdicts as two
+ * rans_decode_job calls. Returns 0, or bit 0 set if a is corrupt and bit 1
+ * if b is. */
+int rans_decode_pair(const rans_job *a, const rans_job *b);
+
 /* ---- decoder paths --------------------------------------------------------
  * Every decode call above runs on one of these, chosen once at the first
  * call from cpuid: the widest the CPU has. WCODEC_SIMD=scalar|avx2|avx512

@@ -92,103 +92,204 @@ static inline __attribute__((always_inline)) __m512i ra5_words(__m512i e0,
     return _mm512_permutex2var_epi16(e0, idx, e1);
 }
 
-static inline __attribute__((always_inline)) int
-ra5_impl(const rans_dtab *t, const uint8_t *src, size_t len, uint8_t *dst,
-         size_t n, const uint8_t *side, uint8_t *tmp, enum rans_merge how,
-         unsigned base)
-{
-    if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
-        return -1;
-    const uint32_t *tab = t->slot;
-    const __m512i lim = _mm512_set1_epi32((int)RANS_L);
-    __m512i X0 = _mm512_loadu_si512(src); /* little-endian u32 states */
-    __m512i X1 = _mm512_loadu_si512(src + 64);
-    if (_mm512_cmplt_epu32_mask(X0, lim) | _mm512_cmplt_epu32_mask(X1, lim))
-        return -1;
-    const uint8_t *p = src + RANS_HEADER_BYTES;
-    const uint8_t *end = src + len;
+/* One block being decoded: its table, states, word stream, next group. */
+typedef struct {
+    const rans_job *j;
+    const uint32_t *tab;
+    __m512i X0, X1;
+    const uint8_t *p, *end;
+    size_t g;
+} ra5_blk;
 
-    /* symbol byte i of the group is byte 4i of the entries */
-    const __m512i bidx = _mm512_set_epi8(
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 124, 120, 116, 112, 108, 104, 100, 96, 92, 88,
-        84, 80, 76, 72, 68, 64, 60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16,
-        12, 8, 4, 0);
-    /* JOINT: qword q of the spread gets bytes 7q/2 .. 7q/2 + 7 of the 28
-     * packed bytes of the group (values 4q .. 4q + 3 start at bit 0 or 4 of
-     * it); vpmultishiftqb then takes, for word i of the qword, the 8 bits at
-     * s = 4 (q & 1) + 7i into its low byte (the value's bits 0-5 where the
-     * element wants them) and the 8 bits at s - 1 (mod 64) into its high
-     * byte (the value's bit 6, the sign, lands on bit 15). */
-    uint8_t jspread[64], jshift[64];
+/* Check the header and load the states; 0 or -1. */
+static inline __attribute__((always_inline)) int ra5_begin(ra5_blk *b,
+                                                           const rans_job *j)
+{
+    b->j = j;
+    b->tab = j->t->slot;
+    b->g = 0;
+    if (j->len < RANS_HEADER_BYTES || ((j->len - RANS_HEADER_BYTES) & 1))
+        return -1;
+    const __m512i lim = _mm512_set1_epi32((int)RANS_L);
+    b->X0 = _mm512_loadu_si512(j->src); /* little-endian u32 states */
+    b->X1 = _mm512_loadu_si512(j->src + 64);
+    if (_mm512_cmplt_epu32_mask(b->X0, lim) |
+        _mm512_cmplt_epu32_mask(b->X1, lim))
+        return -1;
+    b->p = j->src + RANS_HEADER_BYTES;
+    b->end = j->src + j->len;
+    return 0;
+}
+
+/* A whole group can run without a bounds check: at most 32 words. */
+static inline __attribute__((always_inline)) int ra5_more(const ra5_blk *b)
+{
+    return b->g + RANS_LANES <= b->j->n && b->end - b->p >= 2 * RANS_LANES;
+}
+
+/* JOINT: qword q of the spread gets bytes 7q/2 .. 7q/2 + 7 of the 28
+ * packed bytes of the group (values 4q .. 4q + 3 start at bit 0 or 4 of
+ * it); vpmultishiftqb then takes, for word i of the qword, the 8 bits at
+ * s = 4 (q & 1) + 7i into its low byte (the value's bits 0-5 where the
+ * element wants them) and the 8 bits at s - 1 (mod 64) into its high byte
+ * (the value's bit 6, the sign, lands on bit 15). */
+typedef struct {
+    __m512i spread, shift;
+} ra5_jconst;
+
+static inline __attribute__((always_inline)) ra5_jconst ra5_jinit(void)
+{
+    uint8_t sp[64], sh[64];
     for (int q = 0; q < 8; q++)
         for (int j = 0; j < 8; j++) {
-            jspread[8 * q + j] = (uint8_t)((7 * q >> 1) + j);
+            sp[8 * q + j] = (uint8_t)((7 * q >> 1) + j);
             unsigned s = 4u * (q & 1) + 7u * (j >> 1);
-            jshift[8 * q + j] = (uint8_t)((j & 1) ? (s + 63) & 63 : s);
+            sh[8 * q + j] = (uint8_t)((j & 1) ? (s + 63) & 63 : s);
         }
-    const __m512i jsp = _mm512_loadu_si512(jspread);
-    const __m512i jsh = _mm512_loadu_si512(jshift);
+    return (ra5_jconst){_mm512_loadu_si512(sp), _mm512_loadu_si512(sh)};
+}
 
-    size_t g = 0;
-    for (; g + RANS_LANES <= n && end - p >= 2 * RANS_LANES; g += RANS_LANES) {
-        __m512i e0, e1;
-        ra5_group(tab, &X0, &X1, &p, &e0, &e1);
-        if (!side) {
-            _mm256_storeu_si256((__m256i *)(dst + g),
-                                _mm512_castsi512_si256(
-                                    _mm512_permutex2var_epi8(e0, bidx, e1)));
-            continue;
-        }
-        __m512i s16 = ra5_words(e0, e1);
-        __m512i o;
-        if (how == RANS_MERGE_JOINT) {
-            /* element = (r & 0x40) << 9 | (s + 2 base) << 6 | (r & 0x3f) */
-            __m256i raw = _mm256_maskz_loadu_epi8(0x0fffffff, side + g / 8 * 7);
-            __m512i r = _mm512_multishift_epi64_epi8(
-                jsh, _mm512_permutexvar_epi8(jsp, _mm512_castsi256_si512(raw)));
-            __m512i sv = _mm512_slli_epi16(
-                _mm512_add_epi16(_mm512_and_si512(s16, _mm512_set1_epi16(0xff)),
-                                 _mm512_set1_epi16((short)(2 * base))),
-                6);
-            o = _mm512_ternarylogic_epi32(_mm512_set1_epi16((short)0x803f), r,
-                                          sv, 0xEA); /* (a & b) | c */
-        } else {
-            __m512i z = _mm512_cvtepu8_epi16(
-                _mm256_loadu_si256((const __m256i *)(side + g)));
-            if (how == RANS_MERGE_BF16) {
-                /* (p1 & 0x80) << 8 | p0 << 7 | (p1 & 0x7f): the sign from
-                 * z << 8, the exponent from s16 << 7 (its top bit, a freq
-                 * bit, is replaced by the sign), the rest from z. */
-                __m512i d = _mm512_ternarylogic_epi32(
-                    _mm512_set1_epi16((short)0x8000), _mm512_slli_epi16(z, 8),
-                    _mm512_slli_epi16(s16, 7), 0xCA); /* a ? b : c */
-                o = _mm512_ternarylogic_epi32(_mm512_set1_epi16(0x7f), z, d,
-                                              0xCA);
-            } else {
-                o = _mm512_or_si512(_mm512_slli_epi16(s16, 8), z);
-            }
-        }
-        _mm512_storeu_si512(dst + 2 * g, o);
+/* Step 4: the group's 32 symbols (entries e0, e1) into the destination. */
+static inline __attribute__((always_inline)) void
+ra5_emit(const ra5_blk *b, __m512i e0, __m512i e1, int how, ra5_jconst jc)
+{
+    const rans_job *j = b->j;
+    size_t g = b->g;
+    if (!how) {
+        /* symbol byte i of the group is byte 4i of the entries */
+        const __m512i bidx = _mm512_set_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 124, 120, 116, 112, 108, 104, 100,
+            96, 92, 88, 84, 80, 76, 72, 68, 64, 60, 56, 52, 48, 44, 40, 36, 32,
+            28, 24, 20, 16, 12, 8, 4, 0);
+        _mm256_storeu_si256(
+            (__m256i *)(j->dst + g),
+            _mm512_castsi512_si256(_mm512_permutex2var_epi8(e0, bidx, e1)));
+        return;
     }
+    __m512i s16 = ra5_words(e0, e1);
+    __m512i o;
+    if (how == RANS_MERGE_JOINT) {
+        /* element = (r & 0x40) << 9 | (s + 2 base) << 6 | (r & 0x3f) */
+        __m256i raw = _mm256_maskz_loadu_epi8(0x0fffffff, j->side + g / 8 * 7);
+        __m512i r = _mm512_multishift_epi64_epi8(
+            jc.shift,
+            _mm512_permutexvar_epi8(jc.spread, _mm512_castsi256_si512(raw)));
+        __m512i sv = _mm512_slli_epi16(
+            _mm512_add_epi16(_mm512_and_si512(s16, _mm512_set1_epi16(0xff)),
+                             _mm512_set1_epi16((short)(2 * j->base))),
+            6);
+        o = _mm512_ternarylogic_epi32(_mm512_set1_epi16((short)0x803f), r, sv,
+                                      0xEA); /* (a & b) | c */
+    } else {
+        __m512i z = _mm512_cvtepu8_epi16(
+            _mm256_loadu_si256((const __m256i *)(j->side + g)));
+        if (how == RANS_MERGE_BF16) {
+            /* (p1 & 0x80) << 8 | p0 << 7 | (p1 & 0x7f): the sign from
+             * z << 8, the exponent from s16 << 7 (its top bit, a freq
+             * bit, is replaced by the sign), the rest from z. */
+            __m512i d = _mm512_ternarylogic_epi32(
+                _mm512_set1_epi16((short)0x8000), _mm512_slli_epi16(z, 8),
+                _mm512_slli_epi16(s16, 7), 0xCA); /* a ? b : c */
+            o = _mm512_ternarylogic_epi32(_mm512_set1_epi16(0x7f), z, d, 0xCA);
+        } else {
+            o = _mm512_or_si512(_mm512_slli_epi16(s16, 8), z);
+        }
+    }
+    _mm512_storeu_si512(j->dst + 2 * g, o);
+}
+
+static inline __attribute__((always_inline)) void
+ra5_step(ra5_blk *b, int how, ra5_jconst jc)
+{
+    __m512i e0, e1;
+    ra5_group(b->tab, &b->X0, &b->X1, &b->p, &e0, &e1);
+    ra5_emit(b, e0, e1, how, jc);
+    b->g += RANS_LANES;
+}
+
+/* The rest of the block with scalar code (bounds and final checks), then
+ * the merge of those last symbols. 0 or -1. */
+static int ra5_finish(const ra5_blk *b, int how)
+{
+    const rans_job *j = b->j;
     uint32_t x[RANS_LANES];
-    _mm512_storeu_si512(x, X0);
-    _mm512_storeu_si512(x + 16, X1);
-    if (!side)
-        return rans_decode_tail(t, x, p, end, dst, g, n);
-    if (rans_decode_tail(t, x, p, end, tmp, g, n))
+    _mm512_storeu_si512(x, b->X0);
+    _mm512_storeu_si512(x + 16, b->X1);
+    size_t g = b->g, n = j->n;
+    if (!how)
+        return rans_decode_tail(j->t, x, b->p, b->end, j->dst, g, n);
+    if (rans_decode_tail(j->t, x, b->p, b->end, j->tmp, g, n))
         return -1;
     if (how == RANS_MERGE_JOINT)
-        rans_merge_joint(tmp + g, side + g / 8 * 7, n - g, base, dst + 2 * g);
+        rans_merge_joint(j->tmp + g, j->side + g / 8 * 7, n - g, j->base,
+                         j->dst + 2 * g);
     else
-        rans_merge16(tmp + g, side + g, n - g, dst + 2 * g, how);
+        rans_merge16(j->tmp + g, j->side + g, n - g, j->dst + 2 * g,
+                     (enum rans_merge)how);
     return 0;
+}
+
+static inline __attribute__((always_inline)) int ra5_one(const rans_job *j,
+                                                         int how)
+{
+    ra5_blk b;
+    if (ra5_begin(&b, j))
+        return -1;
+    ra5_jconst jc = ra5_jinit();
+    while (ra5_more(&b))
+        ra5_step(&b, how, jc);
+    return ra5_finish(&b, how);
+}
+
+/* Two blocks in lockstep: their chains are independent, so the second
+ * block's gathers and multiplies fill the latency of the first's. Returns
+ * bit 0 set if a is corrupt, bit 1 if b is. */
+static inline __attribute__((always_inline)) int
+ra5_two(const rans_job *ja, const rans_job *jb, int how)
+{
+    ra5_blk a, b;
+    int bad = (ra5_begin(&a, ja) ? 1 : 0) | (ra5_begin(&b, jb) ? 2 : 0);
+    if (bad)
+        return bad | (bad & 1 ? (ra5_one(jb, how) ? 2 : 0)
+                              : (ra5_one(ja, how) ? 1 : 0));
+    ra5_jconst jc = ra5_jinit();
+    while (ra5_more(&a) && ra5_more(&b)) {
+        __m512i a0, a1, b0, b1;
+        ra5_group(a.tab, &a.X0, &a.X1, &a.p, &a0, &a1);
+        ra5_group(b.tab, &b.X0, &b.X1, &b.p, &b0, &b1);
+        ra5_emit(&a, a0, a1, how, jc);
+        ra5_emit(&b, b0, b1, how, jc);
+        a.g += RANS_LANES;
+        b.g += RANS_LANES;
+    }
+    while (ra5_more(&a))
+        ra5_step(&a, how, jc);
+    while (ra5_more(&b))
+        ra5_step(&b, how, jc);
+    return (ra5_finish(&a, how) ? 1 : 0) | (ra5_finish(&b, how) ? 2 : 0);
+}
+
+static int ra5_pair(const rans_job *a, const rans_job *b)
+{
+    /* one instance per output form: the form is chosen outside the loop */
+    switch (a->how) {
+    case RANS_MERGE_BF16:
+        return ra5_two(a, b, RANS_MERGE_BF16);
+    case RANS_MERGE_HI_LO:
+        return ra5_two(a, b, RANS_MERGE_HI_LO);
+    case RANS_MERGE_JOINT:
+        return ra5_two(a, b, RANS_MERGE_JOINT);
+    default:
+        return ra5_two(a, b, 0);
+    }
 }
 
 static int rans_decode_avx512(const rans_dtab *t, const uint8_t *src,
                               size_t len, uint8_t *dst, size_t n)
 {
-    return ra5_impl(t, src, len, dst, n, NULL, NULL, 0, 0);
+    rans_job j = {.t = t, .src = src, .len = len, .dst = dst, .n = n};
+    return ra5_one(&j, 0);
 }
 
 static int rans_decode_merge16_avx512(const rans_dtab *t, const uint8_t *src,
@@ -196,10 +297,12 @@ static int rans_decode_merge16_avx512(const rans_dtab *t, const uint8_t *src,
                                       uint8_t *dst, size_t n, uint8_t *tmp,
                                       enum rans_merge how)
 {
+    rans_job j = {.t = t, .src = src, .len = len, .side = plane1, .dst = dst,
+                  .n = n, .tmp = tmp, .how = how};
     /* Two instances: the merge is chosen outside the loop. */
     if (how == RANS_MERGE_BF16)
-        return ra5_impl(t, src, len, dst, n, plane1, tmp, RANS_MERGE_BF16, 0);
-    return ra5_impl(t, src, len, dst, n, plane1, tmp, RANS_MERGE_HI_LO, 0);
+        return ra5_one(&j, RANS_MERGE_BF16);
+    return ra5_one(&j, RANS_MERGE_HI_LO);
 }
 
 static int rans_decode_joint_avx512(const rans_dtab *t, const uint8_t *src,
@@ -207,7 +310,9 @@ static int rans_decode_joint_avx512(const rans_dtab *t, const uint8_t *src,
                                     unsigned base, uint8_t *dst, size_t n,
                                     uint8_t *tmp)
 {
-    return ra5_impl(t, src, len, dst, n, raw7, tmp, RANS_MERGE_JOINT, base);
+    rans_job j = {.t = t, .src = src, .len = len, .side = raw7, .dst = dst,
+                  .n = n, .tmp = tmp, .how = RANS_MERGE_JOINT, .base = base};
+    return ra5_one(&j, RANS_MERGE_JOINT);
 }
 
 const rans_ops rans_ops_avx512 = {
@@ -215,4 +320,5 @@ const rans_ops rans_ops_avx512 = {
     .decode = rans_decode_avx512,
     .merge16 = rans_decode_merge16_avx512,
     .joint = rans_decode_joint_avx512,
+    .pair = ra5_pair,
 };

@@ -83,7 +83,8 @@ static wc_tls *wc_tls_get(const wcodec *w)
             return NULL;
         }
     }
-    if (grow(&t->planes, &t->planes_cap, w->chunk_size))
+    /* two chunks' planes: wc_decode_run decodes chunks in pairs */
+    if (grow(&t->planes, &t->planes_cap, 2 * (size_t)w->chunk_size))
         return NULL;
     return t;
 }
@@ -491,6 +492,29 @@ static int wc_chunk_finish(wcodec *w, wc_tls *t, uint64_t k, const uint8_t *p,
     return 0;
 }
 
+/* Chunks k and k + 1, whose payloads lie back to back from p, decoded
+ * together and checked. 0, or -1 (nothing reported) when either is stored
+ * raw, fails or mismatches: the caller then decodes them one by one. */
+static int wc_chunk_pair(wcodec *w, wc_tls *t, uint64_t k, const uint8_t *p,
+                         uint8_t *d0, uint8_t *d1)
+{
+    const wc_chunk *a = &w->chunk[k], *b = &w->chunk[k + 1];
+    if ((a->flags | b->flags) & WC_CHUNK_F_RAW)
+        return -1;
+    uint64_t off;
+    uint32_t la, lb;
+    wcodec_chunk_extent(w, k, &off, &la);
+    wcodec_chunk_extent(w, k + 1, &off, &lb);
+    if (wc_chunk_decode_pair(&w->seg[w->chunk_seg[k]].c, p, a->csize, d0, la,
+                             &w->seg[w->chunk_seg[k + 1]].c,
+                             p + (b->offset - a->offset), b->csize, d1, lb,
+                             t->planes))
+        return -1;
+    return wc_hash64(d0, la) == a->checksum && wc_hash64(d1, lb) == b->checksum
+               ? 0
+               : -1;
+}
+
 int wcodec_chunk_decode(wcodec *w, uint64_t k, void *dst)
 {
     if (k >= w->nchunks)
@@ -534,6 +558,17 @@ int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
                                            (size_t)(end - c0->offset),
                                            first + i, &rc);
         for (uint64_t k = i; k < j; k++) {
+            /* Two coded chunks at a time: their rANS blocks decode
+             * interleaved (wc_chunk_decode_pair), nearly twice as fast as
+             * one after the other. A failure is redone chunk by chunk below,
+             * so the error names the chunk. */
+            if (p && k + 1 < j && wc_chunk_pair(w, t, first + k,
+                                                p + (w->chunk[first + k].offset -
+                                                     c0->offset),
+                                                dst[k], dst[k + 1]) == 0) {
+                k++;
+                continue;
+            }
             /* A short or failed read is retried chunk by chunk, so the
              * error names the chunk it hits. */
             rc = p ? wc_chunk_finish(w, t, first + k,
