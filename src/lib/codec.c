@@ -608,15 +608,28 @@ size_t wc_chunk_encode(const wc_segcodec *c, const rans_etab *et,
     return (size_t)(o - dst);
 }
 
-/* The chunk as one rANS job (rans.h) when it is one: JOINT; a 1-byte type
- * whose plane is coded (U8, I8, FP8: the symbols go straight into dst);
- * a 16-bit type with plane 0 coded and plane 1 raw (nearly every bf16
- * and fp16 weight: decoded and merged in one pass). Returns 1 with *j
- * filled, 0 if the chunk is not one job, -1 if its framing is corrupt. */
-static int wc_chunk_job(const wc_segcodec *c, const uint8_t *src, size_t len,
-                        uint8_t *dst, size_t bytes, uint8_t *scratch,
-                        rans_job *j)
+/* A coded chunk's decode, planned: its rANS blocks as jobs (rans.h), then,
+ * for PLANES in general, the merge of its planes into dst. */
+typedef struct {
+    rans_job job[WC_MAX_PLANES];
+    unsigned nj;
+    int merge;                       /* merge pl[] into dst after the jobs */
+    const uint8_t *pl[WC_MAX_PLANES];
+    size_t n;
+} wc_plan;
+
+/* Check a JOINT or PLANES payload's framing and plan its decode. Three
+ * forms need no merge pass, the jobs writing dst themselves: JOINT; a
+ * 1-byte type whose plane is coded (U8, I8, FP8); a 16-bit type with plane
+ * 0 coded and plane 1 raw (nearly every bf16 and fp16 weight). Other
+ * PLANES chunks decode their coded planes into scratch (CONST planes are
+ * filled here, RAW ones merge from the payload). 0, or -1 if corrupt. */
+static int wc_chunk_plan(const wc_segcodec *c, const uint8_t *src, size_t len,
+                         uint8_t *dst, size_t bytes, uint8_t *scratch,
+                         wc_plan *pl)
 {
+    pl->nj = 0;
+    pl->merge = 0;
     if (c->codec == WC_CODEC_JOINT) {
         size_t n = bytes / 2;
         if (bytes % 2 || len < 4 || !c->dtab[0])
@@ -628,32 +641,83 @@ static int wc_chunk_job(const wc_segcodec *c, const uint8_t *src, size_t len,
          * per chunk, as for every other codec. */
         if (n % 8 && src[len - 1] >> (7 * n % 8))
             return -1;
-        *j = (rans_job){.t = c->dtab[0], .src = src + 4, .len = r,
-                        .side = src + 4 + r, .dst = dst, .n = n,
-                        .tmp = scratch, .how = RANS_MERGE_JOINT,
-                        .base = c->jbase};
-        return 1;
-    }
-    if (c->codec != WC_CODEC_PLANES)
+        pl->job[pl->nj++] = (rans_job){
+            .t = c->dtab[0], .src = src + 4, .len = r, .side = src + 4 + r,
+            .dst = dst, .n = n, .tmp = scratch, .how = RANS_MERGE_JOINT,
+            .base = c->jbase};
         return 0;
+    }
     unsigned es = c->nplanes;
-    int one8 = es == 1 && c->mode[0] == WC_PLANE_RANS;
-    int two16 = es == 2 && c->mode[0] == WC_PLANE_RANS &&
-                c->mode[1] == WC_PLANE_RAW;
-    if (!one8 && !two16)
+    if (c->codec != WC_CODEC_PLANES || !es || bytes % es)
+        return -1;
+    size_t n = bytes / es;
+    pl->n = n;
+    size_t nr = 0;
+    for (unsigned k = 0; k < es; k++)
+        nr += c->mode[k] == WC_PLANE_RANS;
+    if (len < 4 * nr)
+        return -1;
+    const uint8_t *hdr = src, *p = src + 4 * nr, *end = src + len;
+    if ((es == 1 && c->mode[0] == WC_PLANE_RANS) ||
+        (es == 2 && c->mode[0] == WC_PLANE_RANS &&
+         c->mode[1] == WC_PLANE_RAW)) {
+        size_t r = rd32(hdr);
+        if (r > (size_t)(end - p) || (size_t)(end - p) - r != (es - 1) * n ||
+            !c->dtab[0])
+            return -1;
+        rans_job *j = &pl->job[pl->nj++];
+        *j = (rans_job){.t = c->dtab[0], .src = p, .len = r, .dst = dst,
+                        .n = n, .tmp = scratch};
+        if (es == 2) {
+            j->side = p + r;
+            j->how = c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16
+                                            : RANS_MERGE_HI_LO;
+        }
         return 0;
-    if (bytes % es || len < 4 || !c->dtab[0])
-        return -1;
-    size_t n = bytes / es, r = rd32(src), rest = len - 4;
-    if (r > rest || rest - r != (one8 ? 0 : n))
-        return -1;
-    *j = (rans_job){.t = c->dtab[0], .src = src + 4, .len = r, .dst = dst,
-                    .n = n, .tmp = scratch};
-    if (two16) {
-        j->side = src + 4 + r;
-        j->how = c->dtype == WC_DT_BF16 ? RANS_MERGE_BF16 : RANS_MERGE_HI_LO;
     }
-    return 1;
+    pl->merge = 1;
+    for (unsigned k = 0; k < es; k++) {
+        uint8_t *buf = scratch + k * n;
+        switch (c->mode[k]) {
+        case WC_PLANE_CONST:
+            memset(buf, c->cval[k], n);
+            pl->pl[k] = buf;
+            break;
+        case WC_PLANE_RAW:
+            /* Merge straight from the payload: no copy. */
+            if ((size_t)(end - p) < n)
+                return -1;
+            pl->pl[k] = p;
+            p += n;
+            break;
+        case WC_PLANE_RANS: {
+            size_t r = rd32(hdr);
+            hdr += 4;
+            if ((size_t)(end - p) < r || !c->dtab[k])
+                return -1;
+            pl->job[pl->nj++] = (rans_job){.t = c->dtab[k], .src = p,
+                                           .len = r, .dst = buf, .n = n};
+            pl->pl[k] = buf;
+            p += r;
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return p == end ? 0 : -1;
+}
+
+/* Jobs from the first'th on, then the merge. 0 or -1. */
+static int wc_plan_run(const wc_segcodec *c, const wc_plan *pl, unsigned first,
+                       uint8_t *dst)
+{
+    for (unsigned i = first; i < pl->nj; i++)
+        if (rans_decode_job(&pl->job[i]))
+            return -1;
+    if (pl->merge)
+        wc_planes_merge(c->dtype, pl->pl, pl->n, dst);
+    return 0;
 }
 
 int wc_chunk_decode_pair(const wc_segcodec *ca, const uint8_t *sa, size_t la,
@@ -661,13 +725,22 @@ int wc_chunk_decode_pair(const wc_segcodec *ca, const uint8_t *sa, size_t la,
                          const uint8_t *sb, size_t lb, uint8_t *db, size_t bb,
                          uint8_t *scratch)
 {
-    rans_job ja, jb;
-    int ka = wc_chunk_job(ca, sa, la, da, ba, scratch, &ja);
-    int kb = wc_chunk_job(cb, sb, lb, db, bb, scratch + ba, &jb);
-    if (ka == 1 && kb == 1)
-        return rans_decode_pair(&ja, &jb);
-    return (wc_chunk_decode(ca, sa, la, da, ba, scratch) ? 1 : 0) |
-           (wc_chunk_decode(cb, sb, lb, db, bb, scratch + ba) ? 2 : 0);
+    int coded = (ca->codec == WC_CODEC_PLANES || ca->codec == WC_CODEC_JOINT) &&
+                (cb->codec == WC_CODEC_PLANES || cb->codec == WC_CODEC_JOINT);
+    wc_plan pa, pb;
+    if (!coded || wc_chunk_plan(ca, sa, la, da, ba, scratch, &pa) ||
+        wc_chunk_plan(cb, sb, lb, db, bb, scratch + ba, &pb) || !pa.nj ||
+        !pb.nj)
+        return (wc_chunk_decode(ca, sa, la, da, ba, scratch) ? 1 : 0) |
+               (wc_chunk_decode(cb, sb, lb, db, bb, scratch + ba) ? 2 : 0);
+    /* the first coded block of each together (for every dtype in use the
+     * only one), the rest one by one */
+    int m = rans_decode_pair(&pa.job[0], &pb.job[0]);
+    if (!(m & 1) && wc_plan_run(ca, &pa, 1, da))
+        m |= 1;
+    if (!(m & 2) && wc_plan_run(cb, &pb, 1, db))
+        m |= 2;
+    return m;
 }
 
 int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
@@ -687,58 +760,13 @@ int wc_chunk_decode(const wc_segcodec *c, const uint8_t *src, size_t len,
         return !ZSTD_isError(r) && r == bytes ? 0 : -1;
     }
     case WC_CODEC_PLANES:
-        break;
-    case WC_CODEC_JOINT:
-        break;
+    case WC_CODEC_JOINT: {
+        wc_plan pl;
+        if (wc_chunk_plan(c, src, len, dst, bytes, scratch, &pl))
+            return -1;
+        return wc_plan_run(c, &pl, 0, dst);
+    }
     default:
         return -1;
     }
-    rans_job j;
-    int one = wc_chunk_job(c, src, len, dst, bytes, scratch, &j);
-    if (one)
-        return one < 0 ? -1 : rans_decode_job(&j);
-    unsigned es = c->nplanes;
-    if (!es || bytes % es)
-        return -1;
-    size_t n = bytes / es;
-    size_t nr = 0;
-    for (unsigned k = 0; k < es; k++)
-        nr += c->mode[k] == WC_PLANE_RANS;
-    if (len < 4 * nr)
-        return -1;
-    const uint8_t *hdr = src, *p = src + 4 * nr, *end = src + len;
-    const uint8_t *pl[WC_MAX_PLANES];
-    for (unsigned k = 0; k < es; k++) {
-        uint8_t *buf = scratch + k * n;
-        switch (c->mode[k]) {
-        case WC_PLANE_CONST:
-            memset(buf, c->cval[k], n);
-            pl[k] = buf;
-            break;
-        case WC_PLANE_RAW:
-            /* Merge straight from the payload: no copy. */
-            if ((size_t)(end - p) < n)
-                return -1;
-            pl[k] = p;
-            p += n;
-            break;
-        case WC_PLANE_RANS: {
-            size_t r = rd32(hdr);
-            hdr += 4;
-            if ((size_t)(end - p) < r || !c->dtab[k])
-                return -1;
-            if (rans_decode(c->dtab[k], p, r, buf, n))
-                return -1;
-            pl[k] = buf;
-            p += r;
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    if (p != end)
-        return -1;
-    wc_planes_merge(c->dtype, pl, n, dst);
-    return 0;
 }

@@ -474,10 +474,26 @@ typedef struct {
     uint8_t *scratch;
 } fz_chunk_call;
 
+/* The chunk alone, then twice through wc_chunk_decode_pair: both halves
+ * must give the single call's verdict and bytes. */
 static int fz_chunk_run(void *arg, uint8_t *out)
 {
     fz_chunk_call *c = arg;
-    return wc_chunk_decode(c->c, c->pay, c->plen, out, c->bytes, c->scratch);
+    int rc = wc_chunk_decode(c->c, c->pay, c->plen, out, c->bytes, c->scratch);
+    uint8_t *o1 = fz_alloc(c->bytes), *o2 = fz_alloc(c->bytes);
+    uint8_t *s2 = fz_alloc(2 * c->bytes);
+    int m = wc_chunk_decode_pair(c->c, c->pay, c->plen, o1, c->bytes, c->c,
+                                 c->pay, c->plen, o2, c->bytes, s2);
+    if (m != (rc ? 3 : 0))
+        fz_die("wc_chunk_decode_pair returns %d where wc_chunk_decode "
+               "returns %d", m, rc);
+    if (!rc && (memcmp(o1, out, c->bytes) || memcmp(o2, out, c->bytes)))
+        fz_die("wc_chunk_decode_pair decodes other bytes than "
+               "wc_chunk_decode");
+    free(o1);
+    free(o2);
+    free(s2);
+    return rc;
 }
 
 int fz_rans(const uint8_t *d, size_t n)
