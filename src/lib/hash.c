@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 uint64_t wc_hash64_avx2(const void *p, size_t n); /* hash_avx2.c */
@@ -19,7 +20,9 @@ static void wc_hash_pick(void)
 {
 #if defined(__x86_64__) && defined(WC_HAVE_HASH_AVX2)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && !getenv("WCODEC_NO_SIMD"))
+    const char *simd = getenv("WCODEC_SIMD"); /* rans.h: scalar = no SIMD */
+    if (__builtin_cpu_supports("avx2") && !getenv("WCODEC_NO_SIMD") &&
+        !(simd && !strcmp(simd, "scalar")))
         wc_hash_impl = wc_hash64_avx2;
 #endif
 }
