@@ -117,50 +117,61 @@ static int sd_compare(const rans_dtab *t, const uint8_t *blk0, size_t len,
                               rans_simd_name(l));
             made++;
         }
-        /* In a pair, beside the intact block, on every path: the same
-         * verdicts and bytes. */
-        size_t gn = sd_good_n, gb = call == SD_DECODE ? gn : 2 * gn;
-        uint8_t *gw = tu_guard_alloc(gb), *gg = tu_guard_alloc(gb);
-        uint8_t *gt = tu_guard_alloc(gn);
-        /* its own side buffer of its own exact size */
-        size_t gsl = call == SD_JOINT ? rans_raw7_size(gn) : gn;
-        uint8_t *gs = tu_guard_alloc(gsl);
-        memcpy(gs, side0, gsl);
-        rans_job gj = sd_job(call, t, sd_good, sd_good_len, gs, base, gw, gn,
-                             gt);
-        ck_assert_int_eq(rans_simd_select(RANS_SIMD_SCALAR), 0);
-        ck_assert_int_eq(rans_decode_job(&gj), 0);
-        for (int l = 0; l < RANS_SIMD_COUNT; l++) {
-            if (rans_simd_select(l))
-                continue;
-            for (int order = 0; order < 2; order++) {
-                memset(got, 0xA5, ob);
-                memset(gg, 0xA5, gb);
-                rans_job dj = sd_job(call, t, blk, len, sd, base, got, n, tmp);
-                rans_job ij = sd_job(call, t, sd_good, sd_good_len, gs, base,
-                                     gg, gn, gt);
-                int m = order ? rans_decode_pair(&ij, &dj)
-                              : rans_decode_pair(&dj, &ij);
-                int dbad = order ? m >> 1 & 1 : m & 1;
-                int ibad = order ? m & 1 : m >> 1 & 1;
-                ck_assert_msg(dbad == (wrc != 0) && !ibad,
-                              "%s: call %d, %zu symbols: %s pair (order %d) "
-                              "returns %d, scalar %d", what, call, n,
-                              rans_simd_name(l), order, m, wrc);
-                if (!wrc)
-                    ck_assert_msg(!memcmp(got, want, ob),
-                                  "%s: call %d: %s pair bytes differ", what,
-                                  call, rans_simd_name(l));
-                ck_assert_msg(!memcmp(gg, gw, gb),
-                              "%s: call %d: %s pair: the intact block's bytes "
-                              "differ", what, call, rans_simd_name(l));
-                made++;
+        /* In a pair, beside the intact block decoded the same way (and,
+         * for the bf16 forms, the other way: files mix JOINT and PLANES
+         * chunks), on every path: the same verdicts and bytes. */
+        int partners[2] = {call, call == SD_JOINT  ? SD_BF16
+                                 : call == SD_BF16 ? SD_JOINT
+                                                   : -1};
+        for (int pi = 0; pi < 2 && partners[pi] >= 0; pi++) {
+            int pc = partners[pi];
+            size_t gn = sd_good_n, gb = pc == SD_DECODE ? gn : 2 * gn;
+            uint8_t *gw = tu_guard_alloc(gb), *gg = tu_guard_alloc(gb);
+            uint8_t *gt = tu_guard_alloc(gn);
+            /* its own side buffer of its own exact size */
+            size_t gsl = pc == SD_JOINT ? rans_raw7_size(gn) : gn;
+            uint8_t *gs = tu_guard_alloc(gsl);
+            memcpy(gs, side0, gsl);
+            rans_job gj = sd_job(pc, t, sd_good, sd_good_len, gs, base, gw, gn,
+                                 gt);
+            ck_assert_int_eq(rans_simd_select(RANS_SIMD_SCALAR), 0);
+            ck_assert_int_eq(rans_decode_job(&gj), 0);
+            for (int l = 0; l < RANS_SIMD_COUNT; l++) {
+                if (rans_simd_select(l))
+                    continue;
+                for (int order = 0; order < 2; order++) {
+                    memset(got, 0xA5, ob);
+                    memset(gg, 0xA5, gb);
+                    rans_job dj =
+                        sd_job(call, t, blk, len, sd, base, got, n, tmp);
+                    rans_job ij = sd_job(pc, t, sd_good, sd_good_len, gs, base,
+                                         gg, gn, gt);
+                    int m = order ? rans_decode_pair(&ij, &dj)
+                                  : rans_decode_pair(&dj, &ij);
+                    int dbad = order ? m >> 1 & 1 : m & 1;
+                    int ibad = order ? m & 1 : m >> 1 & 1;
+                    ck_assert_msg(dbad == (wrc != 0) && !ibad,
+                                  "%s: call %d beside %d, %zu symbols: %s pair "
+                                  "(order %d) returns %d, scalar %d",
+                                  what, call, pc, n, rans_simd_name(l), order,
+                                  m, wrc);
+                    if (!wrc)
+                        ck_assert_msg(!memcmp(got, want, ob),
+                                      "%s: call %d beside %d: %s pair bytes "
+                                      "differ", what, call, pc,
+                                      rans_simd_name(l));
+                    ck_assert_msg(!memcmp(gg, gw, gb),
+                                  "%s: call %d beside %d: %s pair: the intact "
+                                  "block's bytes differ", what, call, pc,
+                                  rans_simd_name(l));
+                    made++;
+                }
             }
+            tu_guard_free(gw, gb);
+            tu_guard_free(gg, gb);
+            tu_guard_free(gt, gn);
+            tu_guard_free(gs, gsl);
         }
-        tu_guard_free(gw, gb);
-        tu_guard_free(gg, gb);
-        tu_guard_free(gt, gn);
-        tu_guard_free(gs, gsl);
         tu_guard_free(want, ob);
         tu_guard_free(got, ob);
         tu_guard_free(tmp, n);

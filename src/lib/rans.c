@@ -477,7 +477,7 @@ int rans_decode_job(const rans_job *j)
 int rans_decode_pair(const rans_job *a, const rans_job *b)
 {
     const rans_ops *o = rans_get();
-    if (o->pair && a->how == b->how)
+    if (o->pair)
         return o->pair(a, b);
     return (rans_job_on(o, a) ? 1 : 0) | (rans_job_on(o, b) ? 2 : 0);
 }

@@ -243,45 +243,55 @@ static inline __attribute__((always_inline)) int ra5_one(const rans_job *j,
 }
 
 /* Two blocks in lockstep: their chains are independent, so the second
- * block's gathers and multiplies fill the latency of the first's. Returns
+ * block's gathers and multiplies fill the latency of the first's. ha and
+ * hb are the blocks' output forms (constants in every instance). Returns
  * bit 0 set if a is corrupt, bit 1 if b is. */
 static inline __attribute__((always_inline)) int
-ra5_two(const rans_job *ja, const rans_job *jb, int how)
+ra5_two(const rans_job *ja, const rans_job *jb, int ha, int hb)
 {
     ra5_blk a, b;
     int bad = (ra5_begin(&a, ja) ? 1 : 0) | (ra5_begin(&b, jb) ? 2 : 0);
     if (bad)
-        return bad | (bad & 1 ? (ra5_one(jb, how) ? 2 : 0)
-                              : (ra5_one(ja, how) ? 1 : 0));
+        return bad | (bad & 1 ? (bad & 2 || ra5_one(jb, hb) ? 2 : 0)
+                              : (ra5_one(ja, ha) ? 1 : 0));
     ra5_jconst jc = ra5_jinit();
     while (ra5_more(&a) && ra5_more(&b)) {
         __m512i a0, a1, b0, b1;
         ra5_group(a.tab, &a.X0, &a.X1, &a.p, &a0, &a1);
         ra5_group(b.tab, &b.X0, &b.X1, &b.p, &b0, &b1);
-        ra5_emit(&a, a0, a1, how, jc);
-        ra5_emit(&b, b0, b1, how, jc);
+        ra5_emit(&a, a0, a1, ha, jc);
+        ra5_emit(&b, b0, b1, hb, jc);
         a.g += RANS_LANES;
         b.g += RANS_LANES;
     }
     while (ra5_more(&a))
-        ra5_step(&a, how, jc);
+        ra5_step(&a, ha, jc);
     while (ra5_more(&b))
-        ra5_step(&b, how, jc);
-    return (ra5_finish(&a, how) ? 1 : 0) | (ra5_finish(&b, how) ? 2 : 0);
+        ra5_step(&b, hb, jc);
+    return (ra5_finish(&a, ha) ? 1 : 0) | (ra5_finish(&b, hb) ? 2 : 0);
 }
 
 static int ra5_pair(const rans_job *a, const rans_job *b)
 {
-    /* one instance per output form: the form is chosen outside the loop */
-    switch (a->how) {
-    case RANS_MERGE_BF16:
-        return ra5_two(a, b, RANS_MERGE_BF16);
-    case RANS_MERGE_HI_LO:
-        return ra5_two(a, b, RANS_MERGE_HI_LO);
-    case RANS_MERGE_JOINT:
-        return ra5_two(a, b, RANS_MERGE_JOINT);
+    /* One instance per pair of output forms that neighbouring chunks have:
+     * the same form, or bf16 JOINT beside bf16 PLANES (the packer picks
+     * one per tensor, so bf16 files alternate). Others go one by one. */
+    enum { J = RANS_MERGE_JOINT, B = RANS_MERGE_BF16, H = RANS_MERGE_HI_LO };
+    switch (a->how << 4 | b->how) {
+    case 0x00:
+        return ra5_two(a, b, 0, 0);
+    case B << 4 | B:
+        return ra5_two(a, b, B, B);
+    case H << 4 | H:
+        return ra5_two(a, b, H, H);
+    case J << 4 | J:
+        return ra5_two(a, b, J, J);
+    case J << 4 | B:
+        return ra5_two(a, b, J, B);
+    case B << 4 | J:
+        return ra5_two(a, b, B, J);
     default:
-        return ra5_two(a, b, 0);
+        return (ra5_one(a, a->how) ? 1 : 0) | (ra5_one(b, b->how) ? 2 : 0);
     }
 }
 

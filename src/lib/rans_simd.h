@@ -32,7 +32,7 @@ typedef struct {
     int (*joint)(const rans_dtab *t, const uint8_t *src, size_t len,
                  const uint8_t *raw7, unsigned base, uint8_t *dst, size_t n,
                  uint8_t *tmp);
-    /* rans_decode_pair for two jobs of the same how; NULL: one by one */
+    /* rans_decode_pair; NULL: one job after the other */
     int (*pair)(const rans_job *a, const rans_job *b);
 } rans_ops;
 
