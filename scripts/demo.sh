@@ -7,10 +7,6 @@ set -eu
 cd "$(dirname "$0")/.."
 SIZE=${1:-512M}
 
-scripts/install-deps.sh >/dev/null
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-
 work=$(mktemp -d /tmp/wcodec-demo.XXXXXX)
 mnt=$work/mnt
 cleanup() {
@@ -18,6 +14,14 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
+# Set-up runs quietly: its output goes to a log, shown only if it fails.
+quiet() {
+    "$@" >"$work/setup.log" 2>&1 ||
+        { cat "$work/setup.log" >&2; echo "demo: $* failed" >&2; exit 1; }
+}
+quiet scripts/install-deps.sh
+[ -d build ] || quiet meson setup build
+quiet ninja -C build
 
 echo "== generating a $SIZE bf16 Llama-shaped model (2 shards)"
 /usr/bin/python3 scripts/wcodec-genmodel -q --size "$SIZE" --shards 2 --seed 7 "$work/model"
@@ -53,10 +57,10 @@ diff -r "$work/model" "$mnt" && echo "mounted folder is identical to the origina
 for f in "$work"/model/*.safetensors; do
     b=$(basename "$f")
     drop
-    t0=$(date +%s.%N); cat "$f" > /dev/null; t1=$(date +%s.%N)
+    t0=$(date +%s.%N); /usr/bin/python3 scripts/readall "$f"; t1=$(date +%s.%N)
     drop
-    t2=$(date +%s.%N); cat "$mnt/$b" > /dev/null; t3=$(date +%s.%N)
-    t4=$(date +%s.%N); cat "$mnt/$b" > /dev/null; t5=$(date +%s.%N)
+    t2=$(date +%s.%N); /usr/bin/python3 scripts/readall "$mnt/$b"; t3=$(date +%s.%N)
+    t4=$(date +%s.%N); /usr/bin/python3 scripts/readall "$mnt/$b"; t5=$(date +%s.%N)
     sz=$(stat -c %s "$f")
     echo "$b: plain file $(rate $sz "$(echo "$t1 - $t0" | bc)") MiB/s," \
          "mount cold $(rate $sz "$(echo "$t3 - $t2" | bc)") MiB/s," \

@@ -17,7 +17,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/wcodec-nospace.XXXXXX")
 mnt=$work/mnt
 mkdir "$mnt"
 cleanup() {
-    umount "$mnt" 2>/dev/null
+    umount "$mnt" 2>>"$work/quiet"
     rm -rf "$work"
 }
 trap cleanup EXIT

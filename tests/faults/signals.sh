@@ -30,19 +30,19 @@ round() { # round TOOL SIG
     mkdir "$T/out"
     case $tool in
     pack)   rand d $((P + 1))
-            "$WCODEC_PACK" -q "$T/a.safetensors" "$T/out/a.wcodec" 2>/dev/null &
+            "$WCODEC_PACK" -q "$T/a.safetensors" "$T/out/a.wcodec" 2>>"$T/quiet" &
             out=a.wcodec ;;
     unpack) rand d $((U + 1))
-            "$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/out/a.safetensors" 2>/dev/null &
+            "$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/out/a.safetensors" 2>>"$T/quiet" &
             out=a.safetensors ;;
     folder) rand d $((P + 1))
-            "$WCODEC_PACK" -q "$T/model" "$T/out/m" 2>/dev/null &
+            "$WCODEC_PACK" -q "$T/model" "$T/out/m" 2>>"$T/quiet" &
             out=m ;;
     esac
     pid=$!
     sleep_ms "$d"
-    kill -"$sig" $pid 2>/dev/null
-    wait $pid 2>/dev/null
+    kill -"$sig" $pid 2>>"$T/quiet"
+    wait $pid 2>>"$T/quiet"
     st=$?
     FAULTS=$((FAULTS + 1))
     what="$tool, SIG$sig after $d ms"

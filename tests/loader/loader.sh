@@ -10,9 +10,9 @@ need_fuse
 need_python
 
 VENV=${WCODEC_BUILD_ROOT:-$TMP}/loader-venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import safetensors, numpy, ml_dtypes' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import safetensors, numpy, ml_dtypes' 2>>"$TMP/quiet"; then
     note "creating $VENV with safetensors, numpy, ml_dtypes from PyPI"
-    $PY -m venv "$VENV" >/dev/null 2>&1 || skip "python3 -m venv failed (python3-venv missing?)"
+    $PY -m venv "$VENV" >>"$TMP/quiet" 2>&1 || skip "python3 -m venv failed (python3-venv missing?)"
     "$VENV/bin/pip" install -q --disable-pip-version-check safetensors numpy ml_dtypes \
         >"$TMP/pip.log" 2>&1 || skip "pip install from PyPI failed: $(tail -n 1 "$TMP/pip.log")"
 fi
