@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "packstats.h"
+#include "resume.h"
 #include "wcodec.h"
 
 static void usage(FILE *f)
@@ -34,44 +35,73 @@ static void usage(FILE *f)
 "  -h, --help           show this help and exit\n"
 "  -V, --version        show the version and exit\n"
 "\n"
-"Output is written under a temporary name and renamed when complete.\n"
+"Each output is written under a temporary name and renamed when complete,\n"
+"with its source's permission bits. A folder is built as DST.partial and\n"
+"renamed to DST when every file is done; run the same command again to\n"
+"resume an interrupted one (unchanged files already packed are kept).\n"
 "Exit status: 0 success, 1 a file failed, 2 usage error.\n");
 }
 
 typedef struct {
     char *src, *dst;
+    char *rel; /* in the folder (NULL packing one file) */
     uint64_t size;
 } pack_job;
 
 typedef struct {
     wcodec_pack_options o;
-    const char *dst_root;
     int quiet;
     int failed;
     int stop; /* a full disk stops everything */
     cli_progress prog;
     packstats *stats; /* --stats */
+    cli_partial *part; /* folder mode */
+    int kept;          /* files reused from an interrupted run */
     uint64_t in_bytes, out_bytes;
     pack_job *jobs;
     size_t njobs, cap, next;
     pthread_mutex_t lock;
 } pack_ctx;
 
-static void report(pack_ctx *c, const char *src, const char *dst, uint64_t in)
+static void report(pack_ctx *c, const char *src, const char *dst, uint64_t in,
+                   int kept)
 {
     struct stat st;
     uint64_t out = stat(dst, &st) ? 0 : (uint64_t)st.st_size;
     pthread_mutex_lock(&c->lock);
     c->in_bytes += in;
     c->out_bytes += out;
+    c->kept += kept;
     pthread_mutex_unlock(&c->lock);
     if (c->quiet)
         return;
     char a[32], b[32];
-    cli_progress_println(&c->prog, stdout, "%s -> %s: %s -> %s (%.2f%%)\n", src,
-                         dst, cli_human(in, a, sizeof a),
+    cli_progress_println(&c->prog, stdout, "%s -> %s: %s -> %s (%.2f%%)%s\n",
+                         src, dst, cli_human(in, a, sizeof a),
                          cli_human(out, b, sizeof b),
-                         in ? 100.0 * (double)out / (double)in : 0);
+                         in ? 100.0 * (double)out / (double)in : 0,
+                         kept ? ", kept: packed by the interrupted run" : "");
+}
+
+/* In a resumed folder: is j's container the one the interrupted run
+ * finished from this same source? Then it is kept (with the source's
+ * current permission bits). */
+static int pack_kept(pack_ctx *c, const pack_job *j)
+{
+    uint32_t cs = c->o.chunk_size ? c->o.chunk_size : WCODEC_DEFAULT_CHUNK_SIZE;
+    struct stat st;
+    if (!c->part || !cli_partial_done(c->part, j->rel) ||
+        !cli_container_matches(j->src, j->dst, cs) || stat(j->src, &st))
+        return 0;
+    if (c->o.verify) {
+        /* The digests match; --verify asks for every chunk decoded too. */
+        wcodec *w;
+        int bad = wcodec_open(j->dst, &w) || wcodec_verify(w);
+        wcodec_close(w);
+        if (bad)
+            return 0;
+    }
+    return !chmod(j->dst, st.st_mode & 0777);
 }
 
 static void pack_one(pack_ctx *c, int slot, const pack_job *j)
@@ -80,7 +110,13 @@ static void pack_one(pack_ctx *c, int slot, const pack_job *j)
     wcodec_pack_options o = c->o;
     o.progress = cli_progress_cb;
     o.progress_ctx = &ps;
-    int rc = wcodec_pack_file(j->src, j->dst, &o);
+    int kept = pack_kept(c, j), rc = 0;
+    if (!kept) {
+        /* Inside DST.partial everything is ours to write again. */
+        if (c->part)
+            o.force = 1;
+        rc = wcodec_pack_file(j->src, j->dst, &o);
+    }
     if (rc) {
         cli_progress_println(&c->prog, stderr, "wcodec-pack: %s\n",
                              wcodec_errdetail());
@@ -91,8 +127,14 @@ static void pack_one(pack_ctx *c, int slot, const pack_job *j)
         pthread_mutex_unlock(&c->lock);
         return;
     }
-    cli_progress_file_done(&c->prog, slot, j->size);
-    report(c, j->src, j->dst, j->size);
+    if (kept) {
+        cli_progress_file_kept(&c->prog, j->size);
+    } else {
+        if (c->part)
+            cli_partial_mark(c->part, j->rel);
+        cli_progress_file_done(&c->prog, slot, j->size);
+    }
+    report(c, j->src, j->dst, j->size, kept);
     if (c->stats && packstats_add(c->stats, j->src, j->dst)) {
         /* The container is packed and good: only the statistics failed. */
         cli_progress_println(&c->prog, stderr, "wcodec-pack: --stats: %s\n",
@@ -131,13 +173,15 @@ static void free_jobs(pack_ctx *c)
     for (size_t i = 0; i < c->njobs; i++) {
         free(c->jobs[i].src);
         free(c->jobs[i].dst);
+        free(c->jobs[i].rel);
     }
     free(c->jobs);
     c->jobs = NULL;
     c->njobs = c->cap = 0;
 }
 
-static int add_job(pack_ctx *c, const char *src, const char *dst, uint64_t size)
+static int add_job(pack_ctx *c, const char *src, const char *dst,
+                   const char *rel, uint64_t size)
 {
     if (c->njobs == c->cap) {
         size_t n = c->cap ? c->cap * 2 : 16;
@@ -150,8 +194,9 @@ static int add_job(pack_ctx *c, const char *src, const char *dst, uint64_t size)
     pack_job *j = &c->jobs[c->njobs];
     j->src = strdup(src);
     j->dst = strdup(dst);
+    j->rel = rel ? strdup(rel) : NULL;
     j->size = size;
-    if (!j->src || !j->dst)
+    if (!j->src || !j->dst || (rel && !j->rel))
         return -1;
     c->njobs++;
     return 0;
@@ -162,29 +207,26 @@ static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
                    uint64_t size)
 {
     pack_ctx *c = ctx;
-    char dst[4096];
+    char dst[8200];
     if (is_dir) {
-        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
-        if (mkdir(dst, 0777) && !(errno == EEXIST && c->o.force)) {
-            fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
-            c->failed = 1;
-            return -1;
-        }
-        return 0;
+        if (!cli_tree_dir(c->part, src, rel))
+            return 0;
+        c->failed = 1;
+        return -1;
     }
     if (cli_has_suffix(rel, ".safetensors")) {
-        snprintf(dst, sizeof dst, "%s/%.*s.wcodec", c->dst_root,
+        char crel[4096];
+        snprintf(crel, sizeof crel, "%.*s.wcodec",
                  (int)(strlen(rel) - strlen(".safetensors")), rel);
-        if (add_job(c, src, dst, size)) {
+        snprintf(dst, sizeof dst, "%s/%s", c->part->part, crel);
+        if (add_job(c, src, dst, crel, size)) {
             fprintf(stderr, "wcodec-pack: out of memory\n");
             return -1;
         }
         return 0;
     }
-    snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
-    int rc = cli_copy_file(src, dst, c->o.force);
+    int rc = cli_tree_copy(c->part, src, rel);
     if (rc) {
-        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
         c->failed = 1;
         return rc == -WCODEC_E_NOSPACE ? rc : 0;
     }
@@ -309,27 +351,46 @@ int main(int argc, char **argv)
         return finish(&c);
     }
     if (S_ISDIR(st.st_mode)) {
-        if (cli_dst_folder("wcodec-pack", dst, c.o.force)) {
+        char opts[128];
+        cli_partial part;
+        snprintf(opts, sizeof opts, "wcodec-pack %s chunk_size=%u level=%d",
+                 WCODEC_VERSION_STRING,
+                 c.o.chunk_size ? c.o.chunk_size : WCODEC_DEFAULT_CHUNK_SIZE,
+                 c.o.zstd_level);
+        if (cli_partial_open(&part, "wcodec-pack", dst, c.o.force, opts)) {
+            cli_partial_close(&part, 1);
             c.failed = 1;
             return finish(&c);
         }
-        c.dst_root = dst;
-        if (cli_walk_skip(src, dst, tree_cb, &c))
+        static char note[4400];
+        snprintf(note, sizeof note, "wcodec-pack: interrupted: %s is not "
+                 "complete; run the same command again to resume\n", part.part);
+        cli_signals_note(note);
+        c.part = &part;
+        if (cli_partial_dir_mode(&part, "", st.st_mode) ||
+            cli_walk_skip(src, part.part, tree_cb, &c))
             c.failed = 1;
         else
             run_jobs(&c);
         if (!c.quiet && c.in_bytes) {
-            char a[32], b[32];
-            printf("total: %s -> %s (%.2f%%)\n", cli_human(c.in_bytes, a, 32),
+            char a[32], b[32], k[48] = "";
+            if (c.kept)
+                snprintf(k, sizeof k, ", %d file%s kept", c.kept,
+                         c.kept > 1 ? "s" : "");
+            printf("total: %s -> %s (%.2f%%)%s\n", cli_human(c.in_bytes, a, 32),
                    cli_human(c.out_bytes, b, 32),
-                   100.0 * (double)c.out_bytes / (double)c.in_bytes);
+                   100.0 * (double)c.out_bytes / (double)c.in_bytes, k);
         }
+        if (!c.failed && cli_partial_finish(&part))
+            c.failed = 1;
+        cli_partial_close(&part, !c.failed);
+        cli_signals_note(NULL);
         free_jobs(&c);
         return finish(&c);
     }
     char dbuf[4096];
     dst = cli_dst_file(src, dst, ".safetensors", ".wcodec", dbuf, sizeof dbuf);
-    if (add_job(&c, src, dst, (uint64_t)st.st_size)) {
+    if (add_job(&c, src, dst, NULL, (uint64_t)st.st_size)) {
         fprintf(stderr, "wcodec-pack: out of memory\n");
         c.failed = 1;
         return finish(&c);
