@@ -1,6 +1,7 @@
 /* pack_main.c - wcodec-pack: .safetensors files or model folders to
  * .wcodec containers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,12 +18,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "Usage: wcodec-pack [OPTIONS] SRC DST\n"
-"Pack a .safetensors file into a .wcodec container, or a model folder into a\n"
-"folder where every .safetensors becomes .wcodec and every other file and\n"
-"subfolder is copied as it is.\n"
+"Pack a .safetensors file into a .wcodec container, or a folder into a\n"
+"folder where every NAME.safetensors becomes NAME.wcodec, every other file\n"
+"that is a safetensors file by content becomes a container under its own\n"
+"name (a Hugging Face cache's blobs/HASH), and every other file, subfolder\n"
+"and symbolic link is copied as it is (links as links, hard links once).\n"
 "\n"
 "  -j, --threads N      worker threads (default: number of CPUs)\n"
 "  -f, --force          replace existing output files\n"
+"  -L, --dereference    follow symbolic links: pack what they point to\n"
 "      --verify         decode each container and compare it with its source\n"
 "                       before it is renamed into place\n"
 "  -c, --chunk-size N   decoded bytes per chunk, a power of two from 4K to 16M\n"
@@ -43,10 +47,21 @@ typedef struct {
     uint64_t size;
 } pack_job;
 
+/* A hard link to make once its first name is written. */
+typedef struct {
+    char *first, *dst;
+} pack_link;
+
 typedef struct {
     wcodec_pack_options o;
     const char *dst_root;
     int quiet;
+    int follow;         /* -L */
+    cli_inodes inodes;  /* hard links: the first name of each file */
+    pack_link *links;
+    size_t nlinks, links_cap;
+    size_t outside;     /* symbolic links leaving SRC, kept as they are */
+    char outside_example[600];
     int failed;
     int stop; /* a full disk stops everything */
     cli_progress prog;
@@ -157,13 +172,59 @@ static int add_job(pack_ctx *c, const char *src, const char *dst, uint64_t size)
     return 0;
 }
 
-/* Walk: make folders and copy plain files now, queue the packs. */
-static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
-                   uint64_t size)
+static int add_link(pack_ctx *c, const char *first, const char *dst)
+{
+    if (c->nlinks == c->links_cap) {
+        size_t n = c->links_cap ? c->links_cap * 2 : 16;
+        pack_link *l = realloc(c->links, n * sizeof *l);
+        if (!l)
+            return -1;
+        c->links = l;
+        c->links_cap = n;
+    }
+    pack_link *l = &c->links[c->nlinks];
+    l->first = strdup(first);
+    l->dst = strdup(dst);
+    if (!l->first || !l->dst) {
+        free(l->first);
+        free(l->dst);
+        return -1;
+    }
+    c->nlinks++;
+    return 0;
+}
+
+/* What a regular file not named .safetensors is, by content.
+ * @return a wcodec_kind, or -1 with the reason printed. */
+static int probe_file(const char *src)
+{
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "wcodec-pack: %s: %s\n", src, strerror(errno));
+        return -1;
+    }
+    int kind = wcodec_probe_fd(fd, src);
+    close(fd);
+    if (kind < 0)
+        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+    return kind < 0 ? -1 : kind;
+}
+
+static int file_error(pack_ctx *c, int rc)
+{
+    fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+    c->failed = 1;
+    return rc == -WCODEC_E_NOSPACE ? rc : 0;
+}
+
+/* Walk: make folders, links and plain copies now, queue the packs and the
+ * hard links. */
+static int tree_cb(void *ctx, const char *src, const char *rel,
+                   const struct stat *st)
 {
     pack_ctx *c = ctx;
     char dst[4096];
-    if (is_dir) {
+    if (S_ISDIR(st->st_mode)) {
         snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
         if (mkdir(dst, 0777) && !(errno == EEXIST && c->o.force)) {
             fprintf(stderr, "wcodec-pack: %s: %s\n", dst, strerror(errno));
@@ -172,23 +233,85 @@ static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
         }
         return 0;
     }
-    if (cli_has_suffix(rel, ".safetensors")) {
-        snprintf(dst, sizeof dst, "%s/%.*s.wcodec", c->dst_root,
-                 (int)(strlen(rel) - strlen(".safetensors")), rel);
-        if (add_job(c, src, dst, size)) {
-            fprintf(stderr, "wcodec-pack: out of memory\n");
-            return -1;
+    if (S_ISLNK(st->st_mode)) {
+        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+        int rc = cli_copy_symlink(src, dst, c->o.force);
+        if (rc)
+            return file_error(c, rc);
+        char target[4096];
+        ssize_t n = readlink(dst, target, sizeof target - 1);
+        if (n >= 0) {
+            target[n] = 0;
+            if (cli_link_leaves(rel, target) && !c->outside++)
+                snprintf(c->outside_example, sizeof c->outside_example,
+                         "%s -> %s", rel, target);
         }
         return 0;
     }
-    snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
-    int rc = cli_copy_file(src, dst, c->o.force);
-    if (rc) {
-        fprintf(stderr, "wcodec-pack: %s\n", wcodec_errdetail());
+    /* Named .safetensors: NAME.wcodec (shown again as NAME.safetensors).
+     * Otherwise a safetensors file by content keeps its name. */
+    int named = cli_has_suffix(rel, ".safetensors");
+    if (named)
+        snprintf(dst, sizeof dst, "%s/%.*s.wcodec", c->dst_root,
+                 (int)(strlen(rel) - strlen(".safetensors")), rel);
+    else
+        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+    int kind = named ? WCODEC_KIND_SAFETENSORS : probe_file(src);
+    if (kind < 0) {
         c->failed = 1;
-        return rc == -WCODEC_E_NOSPACE ? rc : 0;
+        return 0;
     }
-    return 0;
+    if (kind == WCODEC_KIND_CONTAINER) {
+        /* It would be decoded by the mount and unpack, which find
+         * containers by content: refuse rather than change its bytes. */
+        fprintf(stderr, "wcodec-pack: %s: is a wcodec container already; "
+                        "unpack it first (or name it .wcodec)\n", src);
+        c->failed = 1;
+        return 0;
+    }
+    /* A hard link to a file met before becomes a link to what that one
+     * became (named NAME.safetensors, a file is taken to be safetensors
+     * unprobed: if it is not, it fails alone rather than linking a copy). */
+    int tag = kind;
+    const char *first = cli_inodes_seen(&c->inodes, st, dst, &tag);
+    if (first && tag == kind) {
+        if (add_link(c, first, dst))
+            goto nomem;
+        return 0;
+    }
+    if (kind == WCODEC_KIND_SAFETENSORS) {
+        if (add_job(c, src, dst, (uint64_t)st->st_size))
+            goto nomem;
+        return 0;
+    }
+    int rc = cli_copy_file(src, dst, c->o.force);
+    return rc ? file_error(c, rc) : 0;
+nomem:
+    fprintf(stderr, "wcodec-pack: out of memory\n");
+    return -1;
+}
+
+/* Hard links after the packs: their first names exist now. */
+static void make_links(pack_ctx *c)
+{
+    for (size_t i = 0; i < c->nlinks && !c->stop; i++) {
+        int rc = cli_hardlink(c->links[i].first, c->links[i].dst, c->o.force);
+        if (rc)
+            file_error(c, rc);
+        else if (!c->quiet)
+            printf("%s: hard link to %s\n", c->links[i].dst,
+                   c->links[i].first);
+    }
+}
+
+static void free_links(pack_ctx *c)
+{
+    for (size_t i = 0; i < c->nlinks; i++) {
+        free(c->links[i].first);
+        free(c->links[i].dst);
+    }
+    free(c->links);
+    cli_inodes_free(&c->inodes);
 }
 
 static void run_jobs(pack_ctx *c)
@@ -243,6 +366,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"threads", required_argument, 0, 'j'},
         {"force", no_argument, 0, 'f'},
+        {"dereference", no_argument, 0, 'L'},
         {"verify", no_argument, 0, 'y'},
         {"chunk-size", required_argument, 0, 'c'},
         {"level", required_argument, 0, 'l'},
@@ -258,7 +382,7 @@ int main(int argc, char **argv)
     int opt, want_stats = 0;
     uint64_t v;
     char *end;
-    while ((opt = getopt_long(argc, argv, "j:fc:l:qhV", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "j:fLc:l:qhV", lo, NULL)) != -1) {
         switch (opt) {
         case 'j':
             c.o.threads = (unsigned)strtoul(optarg, &end, 10);
@@ -268,6 +392,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'f': c.o.force = 1; break;
+        case 'L': c.follow = 1; break;
         case 'y': c.o.verify = 1; break;
         case 'c':
             if (cli_parse_size(optarg, &v) || v < 4096 || v > (16u << 20) ||
@@ -314,10 +439,22 @@ int main(int argc, char **argv)
             return finish(&c);
         }
         c.dst_root = dst;
-        if (cli_walk_skip(src, dst, tree_cb, &c))
+        if (cli_walk_skip(src, dst, c.follow, tree_cb, &c))
             c.failed = 1;
-        else
+        else {
             run_jobs(&c);
+            make_links(&c);
+        }
+        if (c.outside > 1)
+            fprintf(stderr, "wcodec-pack: %zu symbolic links point outside %s "
+                            "and were kept as they are (first: %s); what "
+                            "they point to is not packed (-L packs it)\n",
+                    c.outside, src, c.outside_example);
+        else if (c.outside)
+            fprintf(stderr, "wcodec-pack: a symbolic link points outside %s "
+                            "and was kept as it is (%s); what it points to "
+                            "is not packed (-L packs it)\n",
+                    src, c.outside_example);
         if (!c.quiet && c.in_bytes) {
             char a[32], b[32];
             printf("total: %s -> %s (%.2f%%)\n", cli_human(c.in_bytes, a, 32),
@@ -325,6 +462,7 @@ int main(int argc, char **argv)
                    100.0 * (double)c.out_bytes / (double)c.in_bytes);
         }
         free_jobs(&c);
+        free_links(&c);
         return finish(&c);
     }
     char dbuf[4096];

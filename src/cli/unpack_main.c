@@ -1,11 +1,13 @@
 /* unpack_main.c - wcodec-unpack: containers back to the original
  * .safetensors files, byte for byte, digest checked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "wcodec.h"
@@ -15,9 +17,10 @@ static void usage(FILE *f)
     fprintf(f,
 "Usage: wcodec-unpack [OPTIONS] SRC DST\n"
 "Write the original .safetensors file of a .wcodec container, or turn a\n"
-"packed folder back into the original folder (.wcodec become .safetensors,\n"
-"every other file is copied). Every chunk checksum and the whole-file\n"
-"digest are checked.\n"
+"packed folder back into the original folder (NAME.wcodec becomes\n"
+"NAME.safetensors, a container under another name keeps its name, every\n"
+"other file and symbolic link is copied as it is, hard links stay links).\n"
+"Every chunk checksum and the whole-file digest are checked.\n"
 "\n"
 "  -f, --force          replace existing output files\n"
 "  -q, --quiet          no per-file lines\n"
@@ -30,28 +33,49 @@ static void usage(FILE *f)
 typedef struct {
     const char *dst_root;
     int force, quiet, failed;
+    cli_inodes inodes; /* hard links: the first name of each file */
 } unpack_ctx;
+
+static int file_error(unpack_ctx *c, int rc)
+{
+    fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
+    c->failed = 1;
+    return rc == -WCODEC_E_NOSPACE ? rc : 0;
+}
+
+/* Is src a container by content (a pack keeps a safetensors file's name
+ * unless it is NAME.safetensors)? @return 1, 0, or -1 with the reason
+ * printed. */
+static int is_container(const char *src)
+{
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "wcodec-unpack: %s: %s\n", src, strerror(errno));
+        return -1;
+    }
+    int kind = wcodec_probe_fd(fd, src);
+    close(fd);
+    if (kind < 0)
+        fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
+    return kind < 0 ? -1 : kind == WCODEC_KIND_CONTAINER;
+}
 
 static int unpack_one(unpack_ctx *c, const char *src, const char *dst)
 {
     int rc = wcodec_unpack_file(src, dst, c->force);
-    if (rc) {
-        fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
-        c->failed = 1;
-        return rc == -WCODEC_E_NOSPACE ? rc : 0;
-    }
+    if (rc)
+        return file_error(c, rc);
     if (!c->quiet)
         printf("%s -> %s\n", src, dst);
     return 0;
 }
 
-static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
-                   uint64_t size)
+static int tree_cb(void *ctx, const char *src, const char *rel,
+                   const struct stat *st)
 {
-    (void)size;
     unpack_ctx *c = ctx;
     char dst[4096];
-    if (is_dir) {
+    if (S_ISDIR(st->st_mode)) {
         snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
         if (mkdir(dst, 0777) && !(errno == EEXIST && c->force)) {
             fprintf(stderr, "wcodec-unpack: %s: %s\n", dst, strerror(errno));
@@ -60,19 +84,31 @@ static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
         }
         return 0;
     }
-    if (cli_has_suffix(rel, ".wcodec")) {
+    if (S_ISLNK(st->st_mode)) {
+        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+        int rc = cli_copy_symlink(src, dst, c->force);
+        return rc ? file_error(c, rc) : 0;
+    }
+    int container = cli_has_suffix(rel, ".wcodec");
+    if (container)
         snprintf(dst, sizeof dst, "%s/%.*s.safetensors", c->dst_root,
                  (int)(strlen(rel) - strlen(".wcodec")), rel);
-        return unpack_one(c, src, dst);
+    else
+        snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
+    int tag = 0;
+    const char *first = cli_inodes_seen(&c->inodes, st, dst, &tag);
+    if (first) {
+        int rc = cli_hardlink(first, dst, c->force);
+        return rc ? file_error(c, rc) : 0;
     }
-    snprintf(dst, sizeof dst, "%s/%s", c->dst_root, rel);
-    int rc = cli_copy_file(src, dst, c->force);
-    if (rc) {
-        fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
+    if (!container && (container = is_container(src)) < 0) {
         c->failed = 1;
-        return rc == -WCODEC_E_NOSPACE ? rc : 0;
+        return 0;
     }
-    return 0;
+    if (container)
+        return unpack_one(c, src, dst);
+    int rc = cli_copy_file(src, dst, c->force);
+    return rc ? file_error(c, rc) : 0;
 }
 
 int main(int argc, char **argv)
@@ -108,8 +144,9 @@ int main(int argc, char **argv)
         if (cli_dst_folder("wcodec-unpack", dst, c.force))
             return 1;
         c.dst_root = dst;
-        if (cli_walk_skip(src, dst, tree_cb, &c))
+        if (cli_walk_skip(src, dst, 0, tree_cb, &c))
             c.failed = 1;
+        cli_inodes_free(&c.inodes);
         return c.failed ? 1 : 0;
     }
     char dbuf[4096];
