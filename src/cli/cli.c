@@ -88,14 +88,18 @@ static void cli_progress_draw(cli_progress *p, int force)
     for (int i = 0; i < p->nactive; i++)
         done += p->active[i];
     double el = t - p->t0;
-    double rate = el > 0 ? (double)done / el : 0;
+    /* Kept files took no work: not in the rate (and so the ETA). */
+    double rate = el > 0 ? (double)(done - p->kept) / el : 0;
     double pct = p->total ? 100.0 * (double)done / (double)p->total : 100;
     char a[32], b[32], r[32];
     int eta = rate > 0 && done < p->total
                   ? (int)((double)(p->total - done) / rate)
                   : 0;
-    fprintf(stderr, "\r\033[K%d/%d files  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
-            p->files_done, p->files_total, cli_human(done, a, sizeof a),
+    char kept[32] = "";
+    if (p->files_kept)
+        snprintf(kept, sizeof kept, " (%d kept)", p->files_kept);
+    fprintf(stderr, "\r\033[K%d/%d files%s  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
+            p->files_done, p->files_total, kept, cli_human(done, a, sizeof a),
             cli_human(p->total, b, sizeof b), pct,
             cli_human((uint64_t)rate, r, sizeof r), eta / 60, eta % 60);
 }
@@ -119,6 +123,17 @@ void cli_progress_file_done(cli_progress *p, int slot, uint64_t bytes)
     p->active[slot] = 0;
     p->base += bytes;
     p->files_done++;
+    cli_progress_draw(p, 1);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cli_progress_file_kept(cli_progress *p, uint64_t bytes)
+{
+    pthread_mutex_lock(&p->lock);
+    p->base += bytes;
+    p->files_done++;
+    p->files_kept++;
+    p->kept += bytes;
     cli_progress_draw(p, 1);
     pthread_mutex_unlock(&p->lock);
 }
@@ -327,11 +342,15 @@ int cli_copy_file(const char *src, const char *dst, int force)
     if (in < 0)
         return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
     wc_tmp t;
-    int rc = wc_tmp_create(&t, dst, force);
+    struct stat st;
+    int rc = fstat(in, &st) ? wc_fail(WCODEC_E_IO, "%s: %s", src,
+                                      strerror(errno))
+                            : wc_tmp_create(&t, dst, force);
     if (rc) {
         close(in);
         return rc;
     }
+    wc_tmp_keep_attr(&t, &st);
     for (;;) {
         ssize_t r = read(in, t.buf, t.cap);
         if (r < 0 && errno == EINTR)
@@ -354,21 +373,6 @@ int cli_copy_file(const char *src, const char *dst, int force)
     return rc;
 }
 
-int cli_dst_folder(const char *tool, const char *dst, int force)
-{
-    struct stat st;
-    if (!stat(dst, &st) && !force) {
-        fprintf(stderr, "%s: %s: already exists (use --force to write into "
-                        "it)\n", tool, dst);
-        return -1;
-    }
-    if (mkdir(dst, 0777) && errno != EEXIST) {
-        fprintf(stderr, "%s: %s: %s\n", tool, dst, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 const char *cli_dst_file(const char *src, const char *dst, const char *from,
                          const char *to, char *buf, size_t size)
 {
@@ -384,9 +388,19 @@ const char *cli_dst_file(const char *src, const char *dst, const char *from,
     return buf;
 }
 
+static const char *volatile cli_note;
+
+void cli_signals_note(const char *line)
+{
+    cli_note = line;
+}
+
 static void cli_on_signal(int sig)
 {
     wcodec_remove_temporaries();
+    const char *note = cli_note;
+    if (note)
+        (void)!write(2, note, strlen(note));
     signal(sig, SIG_DFL);
     _exit(128 + sig);
 }

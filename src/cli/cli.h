@@ -23,6 +23,8 @@ typedef struct {
     uint64_t total;  /* bytes over all files */
     uint64_t base;   /* bytes of files already done */
     int files_done;
+    int files_kept;  /* of files_done: reused from an interrupted run */
+    uint64_t kept;   /* of base: their bytes (not in the rate) */
     int files_total;
     double t0;
     double last;
@@ -41,6 +43,9 @@ typedef struct {
 } cli_progress_slot;
 void cli_progress_cb(void *ctx, uint64_t done, uint64_t total_file);
 void cli_progress_file_done(cli_progress *p, int slot, uint64_t bytes);
+/* A file that needed no work (kept from an interrupted run): counted as
+ * done, and shown as kept. */
+void cli_progress_file_kept(cli_progress *p, uint64_t bytes);
 /* Print a line without tearing the progress display. */
 void cli_progress_println(cli_progress *p, FILE *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -90,12 +95,9 @@ void cli_inodes_free(cli_inodes *t);
  * force). @return 0 or -WCODEC_E_* with the detail set. */
 int cli_hardlink(const char *first, const char *dst, int force);
 
-/* Copy a plain file through a temporary name. Returns 0 or -WCODEC_E_*. */
+/* Copy a plain file through a temporary name; the copy gets the source's
+ * permission bits and modification time. Returns 0 or -WCODEC_E_*. */
 int cli_copy_file(const char *src, const char *dst, int force);
-
-/* Folder mode: make the destination folder dst (an existing one only with
- * force). @return 0, or -1 with the reason printed after "tool: ". */
-int cli_dst_folder(const char *tool, const char *dst, int force);
 
 /* File mode: when dst is an existing folder, the output goes inside it as
  * the source's name with suffix `from` replaced by `to`, written to buf.
@@ -119,5 +121,9 @@ uint64_t cli_packed_share(const wcodec_segment_info *seg, uint32_t nseg,
  * with 128 + signal, and a SIGBUS handler (an input truncated while mapped)
  * that removes them, says why and exits 1. */
 void cli_signals(void);
+
+/* A line the signal handlers write to stderr before exiting (e.g. how to
+ * resume); NULL for none. The string must outlive the handlers. */
+void cli_signals_note(const char *line);
 
 #endif
