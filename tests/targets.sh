@@ -65,6 +65,7 @@ fifo_unpack
 fifo_unpack -f
 
 note "unpack to standard output (DST -)"
+cd "$T" || exit 1 # (so that a file named - would land here)
 "$UNPACK" "$T/m.wcodec" - > "$T/stdout" 2> "$T/err" ||
     fail "unpack to -: exit $?: $(cat "$T/err")"
 cmp -s "$T/stdout" "$T/m.safetensors" || fail "unpack to -: other bytes on standard output"

@@ -125,6 +125,14 @@ static int pack_kept(pack_ctx *c, const pack_job *j)
     if (!(c->update || (c->part && cli_partial_done(c->part, j->rel))) ||
         !cli_container_matches(j->src, j->dst, cs) || stat(j->src, &st))
         return 0;
+    if (c->o.verify) {
+        /* The digests match; --verify asks for every chunk decoded too. */
+        wcodec *w;
+        int bad = wcodec_open(j->dst, &w) || wcodec_verify(w);
+        wcodec_close(w);
+        if (bad)
+            return 0;
+    }
     return !chmod(j->dst, st.st_mode & 0777);
 }
 

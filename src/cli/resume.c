@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,14 +87,15 @@ static int cli_cmp_str(const void *a, const void *b)
 }
 
 /* Read the manifest left in part: its entries when its first line is
- * options. @return 1 if the first line matched, 0 if not (or none). */
+ * options. @return 1 if the first line matched, 0 if not, -1 if there is
+ * no manifest (part is not one of ours). */
 static int cli_partial_load(cli_partial *p, const char *options)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", p->part, CLI_MANIFEST);
     FILE *f = fopen(path, "re");
     if (!f)
-        return 0;
+        return -1;
     char *line = NULL;
     size_t cap = 0, n = 0;
     ssize_t len = getline(&line, &cap, f);
@@ -172,7 +174,18 @@ int cli_partial_open(cli_partial *p, const char *tool, const char *dst,
         fresh = 1;
     } else if (have_part) {
         p->resumed = 1;
-        fresh = !cli_partial_load(p, options);
+        int same = cli_partial_load(p, options);
+        if (same < 0) {
+            /* Someone's own folder: never written into. */
+            fprintf(stderr, "%s: %s: exists but holds no %s, so no "
+                            "interrupted run left it; remove or rename it, "
+                            "or choose another DST\n",
+                    tool, p->part, CLI_MANIFEST);
+            return -1;
+        }
+        /* Writable again, should an interrupted finish have set modes. */
+        chmod(p->part, 0700);
+        fresh = !same;
         if (fresh)
             fprintf(stderr, "%s: %s: left by a run of another version or "
                             "with other options: writing every file again\n",
@@ -260,8 +273,9 @@ int cli_tree_dir(cli_partial *p, const char *src, const char *rel)
         fprintf(stderr, "%s: %s: %s\n", p->tool, src, strerror(errno));
         return -1;
     }
-    /* Private until the end; there from an interrupted run is fine. */
-    if (mkdir(dst, 0700) && errno != EEXIST) {
+    /* Private until the end; there from an interrupted run is fine (and
+     * made writable again: a finish cut short may have set its mode). */
+    if ((mkdir(dst, 0700) && errno != EEXIST) || chmod(dst, 0700)) {
         fprintf(stderr, "%s: %s: %s\n", p->tool, dst, strerror(errno));
         return -1;
     }
@@ -276,6 +290,11 @@ int cli_tree_copy(cli_partial *p, const char *src, const char *rel)
 {
     char dst[8200];
     struct stat st;
+    if (!strcmp(rel, CLI_MANIFEST)) {
+        fprintf(stderr, "%s: %s: skipped (the name of the manifest of a "
+                        "folder being built)\n", p->tool, src);
+        return 0;
+    }
     snprintf(dst, sizeof dst, "%s/%s", p->part, rel);
     if (cli_partial_done(p, rel) && cli_copy_matches(src, dst) &&
         !stat(src, &st) && !chmod(dst, st.st_mode & 0777))
@@ -289,7 +308,26 @@ int cli_tree_copy(cli_partial *p, const char *src, const char *rel)
     return 0;
 }
 
+static int cli_partial_finish_locked(cli_partial *p);
+
 int cli_partial_finish(cli_partial *p)
+{
+    /* Modes, manifest and rename in one step a signal cannot cut: a part
+     * without its manifest would not be resumed. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int rc = cli_partial_finish_locked(p);
+    if (!rc)
+        cli_signals_note(NULL); /* complete: a late signal has no advice */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static int cli_partial_finish_locked(cli_partial *p)
 {
     char path[4200];
     /* Children before their parents: a parent without its search bit
