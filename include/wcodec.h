@@ -167,6 +167,24 @@ uint32_t wcodec_segment_count(const wcodec *w);
 int wcodec_describe_segment(const wcodec *w, uint32_t i,
                             wcodec_segment_info *si);
 
+/* ---- what a file is, by content ------------------------------------------ */
+
+typedef enum {
+    WCODEC_KIND_OTHER = 0,       /* neither of the below */
+    WCODEC_KIND_SAFETENSORS = 1, /* a safetensors file wcodec_pack_file
+                                    accepts, with at least one tensor */
+    WCODEC_KIND_CONTAINER = 2,   /* starts with the container magic (not
+                                    otherwise checked: wcodec_open does) */
+} wcodec_kind;
+
+/* Classify the open file fd by its bytes, whatever its name: folder packs
+ * find safetensors files this way, and unpack and the mount the
+ * containers made of those not named .safetensors. Reads with pread (the
+ * file offset is untouched) at most 8 + the header length bytes; a file
+ * that is not regular is OTHER. name is used in error details.
+ * @return a wcodec_kind, or a negative error (IO, NOMEM). */
+int wcodec_probe_fd(int fd, const char *name);
+
 /* ---- packing ------------------------------------------------------------ */
 
 typedef struct {

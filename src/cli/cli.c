@@ -171,6 +171,7 @@ typedef struct {
     int set;
     dev_t dev;
     ino_t ino;
+    int follow;
 } cli_skip;
 
 static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
@@ -178,15 +179,9 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
-        return -1;
-    }
     /* Sorted, so output order and error reports are reproducible. */
     struct dirent **list;
     int n = scandir(path, &list, NULL, alphasort);
-    closedir(d);
     if (n < 0) {
         fprintf(stderr, "%s: %s\n", path, strerror(errno));
         return -1;
@@ -203,7 +198,7 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
         snprintf(full, sizeof full, "%s/%s", root, sub);
         free(list[i]);
         struct stat st;
-        if (stat(full, &st)) {
+        if (skip->follow ? stat(full, &st) : lstat(full, &st)) {
             fprintf(stderr, "%s: %s\n", full, strerror(errno));
             rc = -1;
             continue;
@@ -211,24 +206,24 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
         if (S_ISDIR(st.st_mode)) {
             if (skip->set && st.st_dev == skip->dev && st.st_ino == skip->ino)
                 continue;
-            rc = fn(ctx, full, sub, 1, 0);
+            rc = fn(ctx, full, sub, &st);
             if (!rc)
                 rc = cli_walk_rec(root, sub, fn, ctx, skip);
-        } else if (S_ISREG(st.st_mode)) {
-            rc = fn(ctx, full, sub, 0, (uint64_t)st.st_size);
+        } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+            rc = fn(ctx, full, sub, &st);
         } else {
-            fprintf(stderr, "%s: skipped (not a regular file or folder)\n",
-                    full);
+            fprintf(stderr, "%s: skipped (not a regular file, folder or "
+                            "symbolic link)\n", full);
         }
     }
     free(list);
     return rc;
 }
 
-int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
-                  void *ctx)
+int cli_walk_skip(const char *root, const char *skip, int follow,
+                  cli_visit_fn fn, void *ctx)
 {
-    cli_skip sk = {0};
+    cli_skip sk = {.follow = follow};
     struct stat st;
     if (skip && !stat(skip, &st)) {
         sk.set = 1;
@@ -238,9 +233,107 @@ int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
     return cli_walk_rec(root, "", fn, ctx, &sk);
 }
 
-int cli_walk(const char *root, cli_visit_fn fn, void *ctx)
+/* Remove a non-folder at dst so it can be made again (force). */
+static int cli_make_room(const char *dst, int force)
 {
-    return cli_walk_skip(root, NULL, fn, ctx);
+    struct stat st;
+    if (lstat(dst, &st))
+        return 0;
+    if (!force || S_ISDIR(st.st_mode))
+        return wc_fail(WCODEC_E_EXISTS, "%s: already exists%s", dst,
+                       force ? " (a folder)" : " (use --force to replace it)");
+    if (unlink(dst))
+        return wc_fail_errno(errno, "remove", dst);
+    return 0;
+}
+
+int cli_copy_symlink(const char *src, const char *dst, int force)
+{
+    char target[4096];
+    ssize_t n = readlink(src, target, sizeof target);
+    if (n < 0)
+        return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
+    if ((size_t)n >= sizeof target)
+        return wc_fail(WCODEC_E_IO, "%s: link target too long", src);
+    target[n] = 0;
+    int rc = cli_make_room(dst, force);
+    if (rc)
+        return rc;
+    if (symlink(target, dst))
+        return wc_fail_errno(errno, "symlink", dst);
+    return 0;
+}
+
+int cli_link_leaves(const char *rel, const char *target)
+{
+    if (target[0] == '/')
+        return 1;
+    long depth = 0; /* folders between the root and the link */
+    for (const char *p = rel; (p = strchr(p, '/')); p++)
+        depth++;
+    for (const char *p = target; *p;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 2 && !memcmp(p, "..", 2)) {
+            if (--depth < 0)
+                return 1;
+        } else if (len && !(len == 1 && *p == '.')) {
+            depth++;
+        }
+        p += len;
+        while (*p == '/')
+            p++;
+    }
+    return 0;
+}
+
+struct cli_inode {
+    dev_t dev;
+    ino_t ino;
+    char *dst;
+    int tag;
+};
+
+const char *cli_inodes_seen(cli_inodes *t, const struct stat *st,
+                            const char *dst, int *tag)
+{
+    if (st->st_nlink < 2)
+        return NULL;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].dev == st->st_dev && t->v[i].ino == st->st_ino) {
+            *tag = t->v[i].tag;
+            return t->v[i].dst;
+        }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        struct cli_inode *v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        t->v = v;
+        t->cap = cap;
+    }
+    char *d = strdup(dst);
+    if (d)
+        t->v[t->n++] = (struct cli_inode){st->st_dev, st->st_ino, d, *tag};
+    return NULL;
+}
+
+void cli_inodes_free(cli_inodes *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].dst);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+int cli_hardlink(const char *first, const char *dst, int force)
+{
+    int rc = cli_make_room(dst, force);
+    if (rc)
+        return rc;
+    if (link(first, dst))
+        return wc_fail_errno(errno, "link", dst);
+    return 0;
 }
 
 int cli_copy_file(const char *src, const char *dst, int force)

@@ -1,6 +1,7 @@
 /* unpack_main.c - wcodec-unpack: containers back to the original
  * .safetensors files, byte for byte, digest checked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,10 @@ static void usage(FILE *f)
     fprintf(f,
 "Usage: wcodec-unpack [OPTIONS] SRC DST\n"
 "Write the original .safetensors file of a .wcodec container, or turn a\n"
-"packed folder back into the original folder (.wcodec become .safetensors,\n"
-"every other file is copied). Every chunk checksum and the whole-file\n"
-"digest are checked.\n"
+"packed folder back into the original folder (NAME.wcodec becomes\n"
+"NAME.safetensors, a container under another name keeps its name, every\n"
+"other file and symbolic link is copied as it is, hard links stay links).\n"
+"Every chunk checksum and the whole-file digest are checked.\n"
 "\n"
 "A regular file is written under a temporary name and renamed when\n"
 "complete, with the container's permission bits. A DST that is a FIFO, a\n"
@@ -39,7 +41,32 @@ static void usage(FILE *f)
 typedef struct {
     cli_partial *part; /* folder mode */
     int force, quiet, failed, kept;
+    cli_inodes inodes; /* hard links: the first name of each file */
 } unpack_ctx;
+
+static int file_error(unpack_ctx *c, int rc)
+{
+    fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
+    c->failed = 1;
+    return rc == -WCODEC_E_NOSPACE ? rc : 0;
+}
+
+/* Is src a container by content (a pack keeps a safetensors file's name
+ * unless it is NAME.safetensors)? @return 1, 0, or -1 with the reason
+ * printed. */
+static int is_container(const char *src)
+{
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "wcodec-unpack: %s: %s\n", src, strerror(errno));
+        return -1;
+    }
+    int kind = wcodec_probe_fd(fd, src);
+    close(fd);
+    if (kind < 0)
+        fprintf(stderr, "wcodec-unpack: %s\n", wcodec_errdetail());
+    return kind < 0 ? -1 : kind == WCODEC_KIND_CONTAINER;
+}
 
 static int unpack_one(unpack_ctx *c, const char *src, const char *dst,
                       const char *rel)
@@ -72,24 +99,41 @@ static int unpack_one(unpack_ctx *c, const char *src, const char *dst,
     return 0;
 }
 
-static int tree_cb(void *ctx, const char *src, const char *rel, int is_dir,
-                   uint64_t size)
+static int tree_cb(void *ctx, const char *src, const char *rel,
+                   const struct stat *st)
 {
-    (void)size;
     unpack_ctx *c = ctx;
-    if (is_dir) {
+    char orel[4096], dst[8200];
+    if (S_ISDIR(st->st_mode)) {
         if (!cli_tree_dir(c->part, src, rel))
             return 0;
         c->failed = 1;
         return -1;
     }
-    if (cli_has_suffix(rel, ".wcodec")) {
-        char orel[4096], dst[8200];
+    if (S_ISLNK(st->st_mode)) {
+        snprintf(dst, sizeof dst, "%s/%s", c->part->part, rel);
+        int rc = cli_copy_symlink(src, dst, 1);
+        return rc ? file_error(c, rc) : 0;
+    }
+    int container = cli_has_suffix(rel, ".wcodec");
+    if (container)
         snprintf(orel, sizeof orel, "%.*s.safetensors",
                  (int)(strlen(rel) - strlen(".wcodec")), rel);
-        snprintf(dst, sizeof dst, "%s/%s", c->part->part, orel);
-        return unpack_one(c, src, dst, orel);
+    else
+        snprintf(orel, sizeof orel, "%s", rel);
+    snprintf(dst, sizeof dst, "%s/%s", c->part->part, orel);
+    int tag = 0;
+    const char *first = cli_inodes_seen(&c->inodes, st, dst, &tag);
+    if (first) {
+        int rc = cli_hardlink(first, dst, 1);
+        return rc ? file_error(c, rc) : 0;
     }
+    if (!container && (container = is_container(src)) < 0) {
+        c->failed = 1;
+        return 0;
+    }
+    if (container)
+        return unpack_one(c, src, dst, orel);
     int rc = cli_tree_copy(c->part, src, rel);
     if (rc) {
         c->failed = 1;
@@ -146,8 +190,9 @@ int main(int argc, char **argv)
         cli_signals_note(note);
         c.part = &part;
         if (cli_partial_dir_mode(&part, "", st.st_mode) ||
-            cli_walk_skip(src, part.part, tree_cb, &c))
+            cli_walk_skip(src, part.part, 0, tree_cb, &c))
             c.failed = 1;
+        cli_inodes_free(&c.inodes);
         if (!c.failed && cli_partial_finish(&part))
             c.failed = 1;
         cli_partial_close(&part, !c.failed);
