@@ -26,13 +26,13 @@ need_fuse
 need_python
 HERE=$WCODEC_SOURCE_ROOT/tests/loader
 
-$PY -c 'import torch' 2>/dev/null ||
+$PY -c 'import torch' 2>>"$TMP/quiet" ||
     skip "PyTorch is not installed for $PY (Debian's python3-torch: scripts/install-deps.sh installs it)"
 VENV=${WCODEC_HF_VENV:-${WCODEC_BUILD_ROOT:-$TMP}/hf-venv}
 VPY=$VENV/bin/python
-if ! "$VPY" -c 'import torch, transformers, safetensors.torch' 2>/dev/null; then
+if ! "$VPY" -c 'import torch, transformers, safetensors.torch' 2>>"$TMP/quiet"; then
     note "creating $VENV (system site packages for torch) with transformers<4.47, safetensors from PyPI"
-    $PY -m venv --system-site-packages "$VENV" >/dev/null 2>&1 ||
+    $PY -m venv --system-site-packages "$VENV" >>"$TMP/quiet" 2>&1 ||
         skip "python3 -m venv failed (python3-venv missing?)"
     # Never PyPI's torch (GBs of CUDA libraries): Debian's is the one seen.
     "$VENV/bin/pip" install -q --disable-pip-version-check 'transformers<4.47' safetensors \
@@ -64,7 +64,7 @@ for f in TinyPeLLM_tinypellm_model.bf16 kunalkohli_SLM_4096_ckpt.bf16 \
     [ -f "$CORPUS/$f.safetensors" ] && cp "$CORPUS/$f.safetensors" "$TMP/corpus/" && n=$((n + 1))
 done
 [ $n -gt 0 ] || note "no corpus at $CORPUS: the second repo holds a README only"
-$PY "$HERE/hubcache.py" add "$ORIG" corpus/files "$TMP/corpus" >/dev/null
+$PY "$HERE/hubcache.py" add "$ORIG" corpus/files "$TMP/corpus" >>"$TMP/quiet"
 # The original's logits first: loading may write to the cache (version.txt,
 # .no_exist/), and what is packed must be what is compared.
 HF_HUB_CACHE=$ORIG "$VPY" "$HERE/hf.py" logits $LLAMA "$TMP/ref1" || fail "from_pretrained from the original cache"

@@ -71,7 +71,7 @@ ino() { stat -c %i "$1"; }
     fail "hard link to a shard: not one packed file"
 [ "$(ino "$PK/models--org--m/hardlink-to-cfg")" = "$(ino "$PK/models--org--m/blobs/cfg0")" ] ||
     fail "hard link to a plain file: not one copy"
-"${WCODEC_INFO:-$(dirname "$WCODEC_PACK")/wcodec-info}" "$PK/models--org--m/snapshots/r1/model-1.safetensors" >/dev/null 2>&1 ||
+"${WCODEC_INFO:-$(dirname "$WCODEC_PACK")/wcodec-info}" "$PK/models--org--m/snapshots/r1/model-1.safetensors" >>"$TMP/quiet" 2>&1 ||
     fail "wcodec-info through the packed tree's link"
 
 note "mount"
@@ -109,6 +109,6 @@ cp "$PK/named.wcodec" "$TMP/s4/blob"
 "$WCODEC_PACK" -q "$TMP/s4" "$TMP/p4" 2>"$TMP/err"
 [ $? -eq 1 ] && grep -q "is a wcodec container already" "$TMP/err" ||
     fail "a container in the source: want exit 1 and a message, got: $(cat "$TMP/err")"
-"$WCODEC_PACK" --delete "$SRC" "$TMP/p5" 2>/dev/null
+"$WCODEC_PACK" --delete "$SRC" "$TMP/p5" 2>>"$TMP/quiet"
 [ $? -eq 2 ] || fail "--delete without --update: want exit 2"
 finish
