@@ -167,6 +167,24 @@ uint32_t wcodec_segment_count(const wcodec *w);
 int wcodec_describe_segment(const wcodec *w, uint32_t i,
                             wcodec_segment_info *si);
 
+/* ---- what a file is, by content ------------------------------------------ */
+
+typedef enum {
+    WCODEC_KIND_OTHER = 0,       /* neither of the below */
+    WCODEC_KIND_SAFETENSORS = 1, /* a safetensors file wcodec_pack_file
+                                    accepts, with at least one tensor */
+    WCODEC_KIND_CONTAINER = 2,   /* starts with the container magic (not
+                                    otherwise checked: wcodec_open does) */
+} wcodec_kind;
+
+/* Classify the open file fd by its bytes, whatever its name: folder packs
+ * find safetensors files this way, and unpack and the mount the
+ * containers made of those not named .safetensors. Reads with pread (the
+ * file offset is untouched) at most 8 + the header length bytes; a file
+ * that is not regular is OTHER. name is used in error details.
+ * @return a wcodec_kind, or a negative error (IO, NOMEM). */
+int wcodec_probe_fd(int fd, const char *name);
+
 /* ---- packing ------------------------------------------------------------ */
 
 typedef struct {
@@ -187,14 +205,26 @@ void wcodec_pack_options_init(wcodec_pack_options *o);
 
 /* Pack the .safetensors file src into the container dst. The output is
  * written under a temporary name in dst's folder and renamed to dst only
- * when complete (and verified, if asked).
+ * when complete (and verified, if asked); it gets src's permission bits
+ * and modification time. An existing dst that is not a regular file is
+ * never replaced.
  * @return 0 or a negative error (ST_*, IO, NOSPACE, EXISTS, ...). */
 int wcodec_pack_file(const char *src, const char *dst,
                      const wcodec_pack_options *o);
 
-/* Write the presented file of container src to dst (temporary name, then
- * rename), checking every chunk and the whole-file digest. */
+/* Write the presented file of container src to dst, checking every chunk
+ * and the whole-file digest. A regular dst is written under a temporary
+ * name and renamed when complete, with the container's permission bits and
+ * modification time. An existing dst that is a FIFO, a character device or
+ * a socket (a block device only with force) is written through, never
+ * replaced: chunks go out as they are verified, so a failure there leaves
+ * what was written (the call still fails).
+ * @return 0 or a negative error (EXISTS, CORRUPT, DIGEST, IO, ...). */
 int wcodec_unpack_file(const char *src, const char *dst, int force);
+
+/* Write the presented file of container src through the open descriptor
+ * fd (e.g. standard output; not closed), checked as wcodec_unpack_file. */
+int wcodec_unpack_fd(const char *src, int fd);
 
 /* Async-signal-safe: remove the temporary files of packs and unpacks in
  * progress. For SIGINT/SIGTERM handlers of programs using the library. */

@@ -46,7 +46,7 @@ if [ ! -x "$BUILD/bench/wcodec-gpubench" ]; then
     exit 1
 fi
 mkdir -p "$WORK"
-if command -v nvidia-smi >/dev/null 2>&1; then
+if [ -n "$(command -v nvidia-smi)" ]; then
     nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total \
         --format=csv,noheader || true
 fi
@@ -63,7 +63,7 @@ fi
 
 echo "== through the mount =="
 MOUNT="$BUILD/src/cli/wcodec-mount"
-if [ ! -x "$MOUNT" ] || [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
+if [ ! -x "$MOUNT" ] || [ ! -e /dev/fuse ] || ! [ -n "$(command -v fusermount3)" ]; then
     echo "skipped: wcodec-mount, /dev/fuse or fusermount3 missing"
     exit 0
 fi
@@ -76,7 +76,7 @@ mkdir -p "$SRC" "$MNT"
 for f in "$WORK"/bench-*-"${SIZE}M-c${CHUNK}.wcodec"; do
     [ -e "$f" ] || continue
     n="$SRC/$(basename "$f" "-c${CHUNK}.wcodec").wcodec"
-    ln "$f" "$n" 2>/dev/null || cp "$f" "$n"
+    ln "$f" "$n" 2>>"$WORK/quiet" || cp "$f" "$n"
 done
 
 rate() { # bytes seconds
@@ -84,7 +84,7 @@ rate() { # bytes seconds
 }
 readall() { # file -> seconds
     s=$(date +%s.%N)
-    dd if="$1" of=/dev/null bs=16M 2>/dev/null
+    python3 "$(dirname "$0")/readall" "$1"
     e=$(date +%s.%N)
     awk -v s="$s" -v e="$e" 'BEGIN { print e - s }'
 }
@@ -98,7 +98,7 @@ for dev in cuda cpu; do
     while ! mountpoint -q "$MNT" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     if ! mountpoint -q "$MNT"; then
         echo "mount --device=$dev failed:"; cat "$WORK/mount-$dev.log"
-        kill "$pid" 2>/dev/null || true
+        kill "$pid" 2>>"$WORK/quiet" || true
         continue
     fi
     for f in "$MNT"/*.safetensors; do

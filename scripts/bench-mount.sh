@@ -61,10 +61,10 @@ if [ ! -f "$PACKED/model.wcodec" ]; then
     "$BUILD/src/cli/wcodec-pack" -q "$MODEL" "$PACKED"
 fi
 HAVE_SQ=0
-if command -v mksquashfs >/dev/null && command -v squashfuse_ll >/dev/null; then
+if [ -n "$(command -v mksquashfs)" ] && [ -n "$(command -v squashfuse_ll)" ]; then
     HAVE_SQ=1
     [ -f "$SQFS" ] || mksquashfs "$MODEL" "$SQFS" -comp zstd -b "$BLOCK" \
-        -noappend -quiet >/dev/null
+        -noappend -quiet >"$WORK/mksquashfs.log"
 fi
 
 M_WC=$WORK/mnt-wcodec M_SQ=$WORK/mnt-squashfs
@@ -73,11 +73,11 @@ WC_PID="" SQ_PID=""
 cleanup() {
     for m in "$M_WC" "$M_SQ"; do
         if grep -q " $m " /proc/mounts; then
-            fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" || true
+            fusermount3 -u "$m" 2>>"$WORK/quiet" || fusermount3 -uz "$m" || true
         fi
     done
-    [ -n "$WC_PID" ] && wait "$WC_PID" 2>/dev/null || true
-    [ -n "$SQ_PID" ] && wait "$SQ_PID" 2>/dev/null || true
+    [ -n "$WC_PID" ] && wait "$WC_PID" 2>>"$WORK/quiet" || true
+    [ -n "$SQ_PID" ] && wait "$SQ_PID" 2>>"$WORK/quiet" || true
     if [ "$KEEP" = 0 ]; then rm -rf "$PACKED" "$SQFS"; fi
 }
 trap cleanup EXIT INT TERM
@@ -108,16 +108,15 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[in
 # read_one FILE COLD: one sequential dd; prints GiB/s.
 read_one() {
     [ "$2" = cold ] && drop
-    t0=$(now); dd if="$1" of=/dev/null bs=1M 2>/dev/null; t1=$(now)
+    t0=$(now); /usr/bin/python3 "$ROOT/scripts/readall" "$1"; t1=$(now)
     rate "$t0" "$t1"
 }
 # read_four FILE: 4 concurrent readers of one quarter each, cold.
 read_four() {
     drop
-    mb=$(( (BYTES + 1048575) / 1048576 )); q=$(( (mb + 3) / 4 ))
     t0=$(now) pids=""
     for i in 0 1 2 3; do
-        dd if="$1" of=/dev/null bs=1M skip=$((i * q)) count=$q 2>/dev/null &
+        /usr/bin/python3 "$ROOT/scripts/readall" --part $i/4 "$1" &
         pids="$pids $!"
     done
     wait $pids

@@ -33,7 +33,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 # the installed (instrumented) libwcodec.so, so libasan is not loaded first.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:verify_asan_link_order=0}
 export STRESS_RSS_SLACK=${STRESS_RSS_SLACK:-2097152}
-all=$(meson test -C "$B" --list 2>/dev/null | sed -n 's|^[^ ]* / ||p')
+all=$(meson test -C "$B" --list 2>"$B/test-list.err" | sed -n 's|^[^ ]* / ||p')
 # Every test but valgrind's, in two passes: check_container measures RSS
 # growth over 40 packs and 1000 threads (< 8 MiB), which ASan's 256 MiB
 # quarantine of freed blocks hides; it runs with a 4 MiB quarantine, the

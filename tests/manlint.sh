@@ -5,7 +5,7 @@
 set -u
 root=$1
 shift
-command -v groff >/dev/null || { echo "SKIP: groff is not installed"; exit 77; }
+[ -n "$(command -v groff)" ] || { echo "SKIP: groff is not installed"; exit 77; }
 bad=0
 for page in "$root"/man/*.[1-8]; do
     out=$(groff -t -man -ww -z "$page" 2>&1)

@@ -17,7 +17,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/wcodec-nospace.XXXXXX")
 mnt=$work/mnt
 mkdir "$mnt"
 cleanup() {
-    umount "$mnt" 2>/dev/null
+    umount "$mnt" 2>>"$work/quiet"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,6 +88,12 @@ echo '{"model_type": "llama"}' >"$work/model/config.json"
 rc=$?
 [ $rc = 1 ] || bad "folder pack onto a full disk: exit $rc, want 1"
 grep -q "model-0000" "$work/err" || bad "folder pack: message does not name the file: $(cat "$work/err")"
+# it stays model.partial (to resume), with no partial file in it
+[ -e "$mnt/model" ] && bad "folder pack onto a full disk: $mnt/model exists"
+[ -f "$mnt/model.partial/.wcodec-partial" ] || bad "folder pack onto a full disk: no model.partial to resume"
+left=$(find "$mnt/model.partial" -name '.*.tmp*')
+[ -z "$left" ] || bad "folder pack left temporaries: $left"
+rm -rf "$mnt/model.partial"
 [ -z "$(left_behind)" ] || bad "folder pack left: $(left_behind)"
 
 # what fits still works (the tmpfs itself is fine)

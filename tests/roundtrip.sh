@@ -67,7 +67,7 @@ fi
 # ---- 2. generated models -----------------------------------------------------
 if [ ! -f "$GENMODEL" ]; then
     echo "SKIP generated models: $GENMODEL not found"
-elif ! "$PY" -c 'import numpy' 2>/dev/null; then
+elif ! "$PY" -c 'import numpy' 2>>"$work/quiet"; then
     echo "SKIP generated models: $PY has no numpy"
 else
     gen() {
@@ -97,7 +97,7 @@ else
         "$@" &
         local pid=$!
         sleep 0.2
-        kill -INT $pid 2>/dev/null
+        kill -INT $pid 2>>"$work/quiet"
         wait $pid
         local rc=$?
         local tmps
@@ -148,14 +148,14 @@ else
     echo x > "$work/sweep/.other.wcodec.tmpstale9"
     touch -d '2 hours ago' "$work/sweep/.sig.wcodec.tmpstale1" "$work/sweep/.sig.wcodec.tmpstale2" \
         "$work/sweep/.sig.wcodec.tmpheld11" "$work/sweep/.other.wcodec.tmpstale9"
-    flock "$work/sweep/.sig.wcodec.tmpheld11" sleep 30 </dev/null >/dev/null 2>&1 &
+    flock "$work/sweep/.sig.wcodec.tmpheld11" sleep 30 </dev/null >>"$work/quiet" 2>&1 &
     holder=$!
     sleep 0.3
     "$PACK" -q "$work/sig.safetensors" "$work/sweep/sig.wcodec" || bad "pack into sweep/"
     left=$(cd "$work/sweep" && ls -A | sort | tr '\n' ' ')
     [ "$left" = ".other.wcodec.tmpstale9 .sig.wcodec.tmpfresh1 .sig.wcodec.tmpheld11 sig.wcodec " ] ||
         bad "stale temporaries: left '$left'"
-    pkill -P $holder sleep 2>/dev/null; wait $holder 2>/dev/null
+    pkill -P $holder sleep 2>>"$work/quiet"; wait $holder 2>>"$work/quiet"
     rm -rf "$work/sweep"
     rm -rf "$work/sig" "$work/sig.safetensors" "$work/sig.wcodec"
 
@@ -184,7 +184,7 @@ else
         if ! "$UNPACK" -q "$work/packed" "$work/unpacked"; then
             bad "folder unpack"
         else
-            diff -r "$m" "$work/unpacked" >/dev/null ||
+            diff -r "$m" "$work/unpacked" >>"$work/quiet" ||
                 bad "folder round trip differs: $(diff -rq "$m" "$work/unpacked")"
         fi
         # an existing folder is not written into without --force
@@ -192,7 +192,7 @@ else
         rc=$?
         [ $rc = 1 ] || bad "folder pack onto an existing folder: exit $rc, want 1"
         "$PACK" -q --force "$m" "$work/packed" || bad "folder pack --force"
-        diff -r "$m" "$work/unpacked" >/dev/null || bad "unpacked folder changed"
+        diff -r "$m" "$work/unpacked" >>"$work/quiet" || bad "unpacked folder changed"
         n_rt=$((n_rt + 1))
     fi
 fi
@@ -313,7 +313,7 @@ rm -rf "$e/nest" "$e/nest.packed"
 usage() {
     local tool=$1
     shift
-    "$tool" "$@" >/dev/null 2>"$e/err"
+    "$tool" "$@" >>"$work/quiet" 2>"$e/err"
     local rc=$?
     [ $rc = 2 ] || bad "$(basename "$tool") $*: exit $rc, want 2"
     [ -s "$e/err" ] || bad "$(basename "$tool") $*: no message"
@@ -340,11 +340,11 @@ usage "$UNPACK" "$e/good.wcodec" "$e/u1" "$e/u2"
 [ -e "$e/u.wcodec" ] || [ -e "$e/u.safetensors" ] && bad "a usage error wrote output"
 
 for tool in "$PACK" "$UNPACK"; do
-    out=$("$tool" --help 2>/dev/null)
+    out=$("$tool" --help 2>>"$work/quiet")
     rc=$?
     [ $rc = 0 ] || bad "$(basename "$tool") --help: exit $rc"
     echo "$out" | grep -q "Usage" || bad "$(basename "$tool") --help prints no usage"
-    "$tool" -h >/dev/null 2>&1 || bad "$(basename "$tool") -h: exit $?"
+    "$tool" -h >>"$work/quiet" 2>&1 || bad "$(basename "$tool") -h: exit $?"
     "$tool" --version | grep -q "[0-9]\.[0-9]" || bad "$(basename "$tool") --version"
 done
 

@@ -88,14 +88,18 @@ static void cli_progress_draw(cli_progress *p, int force)
     for (int i = 0; i < p->nactive; i++)
         done += p->active[i];
     double el = t - p->t0;
-    double rate = el > 0 ? (double)done / el : 0;
+    /* Kept files took no work: not in the rate (and so the ETA). */
+    double rate = el > 0 ? (double)(done - p->kept) / el : 0;
     double pct = p->total ? 100.0 * (double)done / (double)p->total : 100;
     char a[32], b[32], r[32];
     int eta = rate > 0 && done < p->total
                   ? (int)((double)(p->total - done) / rate)
                   : 0;
-    fprintf(stderr, "\r\033[K%d/%d files  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
-            p->files_done, p->files_total, cli_human(done, a, sizeof a),
+    char kept[32] = "";
+    if (p->files_kept)
+        snprintf(kept, sizeof kept, " (%d kept)", p->files_kept);
+    fprintf(stderr, "\r\033[K%d/%d files%s  %s / %s  %3.0f%%  %s/s  ETA %d:%02d",
+            p->files_done, p->files_total, kept, cli_human(done, a, sizeof a),
             cli_human(p->total, b, sizeof b), pct,
             cli_human((uint64_t)rate, r, sizeof r), eta / 60, eta % 60);
 }
@@ -119,6 +123,17 @@ void cli_progress_file_done(cli_progress *p, int slot, uint64_t bytes)
     p->active[slot] = 0;
     p->base += bytes;
     p->files_done++;
+    cli_progress_draw(p, 1);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cli_progress_file_kept(cli_progress *p, uint64_t bytes)
+{
+    pthread_mutex_lock(&p->lock);
+    p->base += bytes;
+    p->files_done++;
+    p->files_kept++;
+    p->kept += bytes;
     cli_progress_draw(p, 1);
     pthread_mutex_unlock(&p->lock);
 }
@@ -156,6 +171,7 @@ typedef struct {
     int set;
     dev_t dev;
     ino_t ino;
+    int follow;
 } cli_skip;
 
 static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
@@ -163,15 +179,9 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
-        return -1;
-    }
     /* Sorted, so output order and error reports are reproducible. */
     struct dirent **list;
     int n = scandir(path, &list, NULL, alphasort);
-    closedir(d);
     if (n < 0) {
         fprintf(stderr, "%s: %s\n", path, strerror(errno));
         return -1;
@@ -188,7 +198,7 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
         snprintf(full, sizeof full, "%s/%s", root, sub);
         free(list[i]);
         struct stat st;
-        if (stat(full, &st)) {
+        if (skip->follow ? stat(full, &st) : lstat(full, &st)) {
             fprintf(stderr, "%s: %s\n", full, strerror(errno));
             rc = -1;
             continue;
@@ -196,24 +206,24 @@ static int cli_walk_rec(const char *root, const char *rel, cli_visit_fn fn,
         if (S_ISDIR(st.st_mode)) {
             if (skip->set && st.st_dev == skip->dev && st.st_ino == skip->ino)
                 continue;
-            rc = fn(ctx, full, sub, 1, 0);
+            rc = fn(ctx, full, sub, &st);
             if (!rc)
                 rc = cli_walk_rec(root, sub, fn, ctx, skip);
-        } else if (S_ISREG(st.st_mode)) {
-            rc = fn(ctx, full, sub, 0, (uint64_t)st.st_size);
+        } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+            rc = fn(ctx, full, sub, &st);
         } else {
-            fprintf(stderr, "%s: skipped (not a regular file or folder)\n",
-                    full);
+            fprintf(stderr, "%s: skipped (not a regular file, folder or "
+                            "symbolic link)\n", full);
         }
     }
     free(list);
     return rc;
 }
 
-int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
-                  void *ctx)
+int cli_walk_skip(const char *root, const char *skip, int follow,
+                  cli_visit_fn fn, void *ctx)
 {
-    cli_skip sk = {0};
+    cli_skip sk = {.follow = follow};
     struct stat st;
     if (skip && !stat(skip, &st)) {
         sk.set = 1;
@@ -223,9 +233,107 @@ int cli_walk_skip(const char *root, const char *skip, cli_visit_fn fn,
     return cli_walk_rec(root, "", fn, ctx, &sk);
 }
 
-int cli_walk(const char *root, cli_visit_fn fn, void *ctx)
+/* Remove a non-folder at dst so it can be made again (force). */
+static int cli_make_room(const char *dst, int force)
 {
-    return cli_walk_skip(root, NULL, fn, ctx);
+    struct stat st;
+    if (lstat(dst, &st))
+        return 0;
+    if (!force || S_ISDIR(st.st_mode))
+        return wc_fail(WCODEC_E_EXISTS, "%s: already exists%s", dst,
+                       force ? " (a folder)" : " (use --force to replace it)");
+    if (unlink(dst))
+        return wc_fail_errno(errno, "remove", dst);
+    return 0;
+}
+
+int cli_copy_symlink(const char *src, const char *dst, int force)
+{
+    char target[4096];
+    ssize_t n = readlink(src, target, sizeof target);
+    if (n < 0)
+        return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
+    if ((size_t)n >= sizeof target)
+        return wc_fail(WCODEC_E_IO, "%s: link target too long", src);
+    target[n] = 0;
+    int rc = cli_make_room(dst, force);
+    if (rc)
+        return rc;
+    if (symlink(target, dst))
+        return wc_fail_errno(errno, "symlink", dst);
+    return 0;
+}
+
+int cli_link_leaves(const char *rel, const char *target)
+{
+    if (target[0] == '/')
+        return 1;
+    long depth = 0; /* folders between the root and the link */
+    for (const char *p = rel; (p = strchr(p, '/')); p++)
+        depth++;
+    for (const char *p = target; *p;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 2 && !memcmp(p, "..", 2)) {
+            if (--depth < 0)
+                return 1;
+        } else if (len && !(len == 1 && *p == '.')) {
+            depth++;
+        }
+        p += len;
+        while (*p == '/')
+            p++;
+    }
+    return 0;
+}
+
+struct cli_inode {
+    dev_t dev;
+    ino_t ino;
+    char *dst;
+    int tag;
+};
+
+const char *cli_inodes_seen(cli_inodes *t, const struct stat *st,
+                            const char *dst, int *tag)
+{
+    if (st->st_nlink < 2)
+        return NULL;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].dev == st->st_dev && t->v[i].ino == st->st_ino) {
+            *tag = t->v[i].tag;
+            return t->v[i].dst;
+        }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        struct cli_inode *v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        t->v = v;
+        t->cap = cap;
+    }
+    char *d = strdup(dst);
+    if (d)
+        t->v[t->n++] = (struct cli_inode){st->st_dev, st->st_ino, d, *tag};
+    return NULL;
+}
+
+void cli_inodes_free(cli_inodes *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].dst);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+int cli_hardlink(const char *first, const char *dst, int force)
+{
+    int rc = cli_make_room(dst, force);
+    if (rc)
+        return rc;
+    if (link(first, dst))
+        return wc_fail_errno(errno, "link", dst);
+    return 0;
 }
 
 int cli_copy_file(const char *src, const char *dst, int force)
@@ -234,11 +342,15 @@ int cli_copy_file(const char *src, const char *dst, int force)
     if (in < 0)
         return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
     wc_tmp t;
-    int rc = wc_tmp_create(&t, dst, force);
+    struct stat st;
+    int rc = fstat(in, &st) ? wc_fail(WCODEC_E_IO, "%s: %s", src,
+                                      strerror(errno))
+                            : wc_tmp_create(&t, dst, force);
     if (rc) {
         close(in);
         return rc;
     }
+    wc_tmp_keep_attr(&t, &st);
     for (;;) {
         ssize_t r = read(in, t.buf, t.cap);
         if (r < 0 && errno == EINTR)
@@ -261,21 +373,6 @@ int cli_copy_file(const char *src, const char *dst, int force)
     return rc;
 }
 
-int cli_dst_folder(const char *tool, const char *dst, int force)
-{
-    struct stat st;
-    if (!stat(dst, &st) && !force) {
-        fprintf(stderr, "%s: %s: already exists (use --force to write into "
-                        "it)\n", tool, dst);
-        return -1;
-    }
-    if (mkdir(dst, 0777) && errno != EEXIST) {
-        fprintf(stderr, "%s: %s: %s\n", tool, dst, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 const char *cli_dst_file(const char *src, const char *dst, const char *from,
                          const char *to, char *buf, size_t size)
 {
@@ -291,9 +388,19 @@ const char *cli_dst_file(const char *src, const char *dst, const char *from,
     return buf;
 }
 
+static const char *volatile cli_note;
+
+void cli_signals_note(const char *line)
+{
+    cli_note = line;
+}
+
 static void cli_on_signal(int sig)
 {
     wcodec_remove_temporaries();
+    const char *note = cli_note;
+    if (note)
+        (void)!write(2, note, strlen(note));
     signal(sig, SIG_DFL);
     _exit(128 + sig);
 }

@@ -1,6 +1,7 @@
 /* mount_main.c - wcodec-mount: option parsing and the session's life
  * (mount, daemonize, serve, unmount). The file system is in mount_ops.c,
  * the chunk cache in cache.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -53,6 +54,8 @@ static void mount_usage(FILE *f)
 "  -o notify_fd=N, --notify-fd=N\n"
 "                           write one byte to file descriptor N once mounted\n"
 "                           and close it\n"
+"  -o nonempty              mount over a folder that holds files (hidden\n"
+"                           while mounted); without it, refused\n"
 "  -o OPT[,OPT...]          other mount options, e.g. allow_other,\n"
 "                           allow_root, fsname=NAME (see mount.fuse3(8));\n"
 "                           ro and default_permissions are always set\n"
@@ -65,9 +68,11 @@ static void mount_usage(FILE *f)
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
+"Files appear with their permission bits in SRC less every write bit.\n"
+"MNT must be a folder that is not already a mount point.\n"
 "Unmount with fusermount3 -u MNT, or SIGINT or SIGTERM to the process.\n"
-"Exit status: 0 unmounted cleanly, 1 error (cannot mount, no GPU for\n"
-"--device=cuda), 2 usage error.\n");
+"Exit status: 0 unmounted cleanly, 1 error (cannot mount, MNT already a\n"
+"mount point or not empty, no GPU for --device=cuda), 2 usage error.\n");
 }
 
 /* Everything the command line sets that libfuse does not. */
@@ -82,6 +87,7 @@ typedef struct {
     char *source_io;
     unsigned prefetch_threads;
     int notify_fd;
+    int nonempty; /* ours: libfuse 3 dropped the option and its check */
     int show_help;
     int show_version;
 } mount_opts;
@@ -99,6 +105,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOUNT_OPT("--device=%s", device),
     MOUNT_OPT("notify_fd=%d", notify_fd),
     MOUNT_OPT("--notify-fd=%d", notify_fd),
+    MOUNT_OPT("nonempty", nonempty),
     FUSE_OPT_KEY("-h", MOUNT_KEY_HELP),
     FUSE_OPT_KEY("--help", MOUNT_KEY_HELP),
     FUSE_OPT_KEY("-V", MOUNT_KEY_VERSION),
@@ -294,6 +301,55 @@ static void mount_set_kernel_readahead(const char *mnt_abs, uint64_t bytes,
                   *dev ? strerror(errno) : "mount not found");
 }
 
+/* Is mnt_abs (st its stat) a mount point already? Listed as one in
+ * mountinfo (the last listing is the one on top: its type and source go
+ * to what), or on another device than its parent. */
+static int mount_is_mountpoint(const char *mnt_abs, const struct stat *st,
+                               char *what, size_t wlen)
+{
+    int found = 0;
+    snprintf(what, wlen, "another file system");
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[8192];
+    while (f && fgets(line, sizeof line, f)) {
+        /* id parent MAJ:MIN root mountpoint opts ... - type source opts */
+        char point[4096], type[256], source[4096];
+        const char *sep = strstr(line, " - ");
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 || !sep ||
+            sscanf(sep + 3, "%255s %4095s", type, source) != 2)
+            continue;
+        mount_unescape(point);
+        if (strcmp(point, mnt_abs))
+            continue;
+        mount_unescape(source);
+        snprintf(what, wlen, "%s (%s)", source, type);
+        found = 1;
+    }
+    if (f)
+        fclose(f);
+    char parent[PATH_MAX + 4];
+    struct stat ps;
+    snprintf(parent, sizeof parent, "%s/..", mnt_abs);
+    if (!found && strcmp(mnt_abs, "/") && !stat(parent, &ps) &&
+        ps.st_dev != st->st_dev)
+        found = 1;
+    return found;
+}
+
+/* Does folder path hold anything? (-1: cannot read it.) */
+static int mount_dir_nonempty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    int any = 0;
+    while (!any && (e = readdir(d)))
+        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+
 /* Many containers and pass-through files may be open at once. */
 static void mount_raise_nofile(void)
 {
@@ -363,6 +419,21 @@ int main(int argc, char **argv)
     }
     /* Resolved now: once mounted, looking at MNT needs the serving loop. */
     mnt_abs = realpath(o.mnt, NULL);
+    /* A second mount would hide the first, which then cannot be unmounted
+     * in order; files in MNT would be hidden while mounted. */
+    char what[4400];
+    if (mnt_abs && mount_is_mountpoint(mnt_abs, &mst, what, sizeof what)) {
+        fprintf(stderr, "wcodec-mount: %s: already a mount point, of %s; "
+                        "unmount it first or choose another folder\n",
+                o.mnt, what);
+        goto out_args;
+    }
+    if (!o.nonempty && mount_dir_nonempty(o.mnt) > 0) {
+        fprintf(stderr, "wcodec-mount: %s: not empty (its files would be "
+                        "hidden while mounted); use -o nonempty to mount "
+                        "over them\n", o.mnt);
+        goto out_args;
+    }
     mount_raise_nofile();
     if (mount_fs_create(o.src, &fs))
         goto out_args;

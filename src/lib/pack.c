@@ -624,6 +624,7 @@ int wcodec_pack_file(const char *src, const char *dst,
     rc = wc_tmp_create(&t, dst, opt->force);
     if (rc)
         goto out;
+    wc_tmp_keep_attr(&t, &st); /* never wider than the source */
     unsigned threads = opt->threads;
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -652,22 +653,17 @@ out:
 
 /* ---- unpack ---------------------------------------------------------------- */
 
-int wcodec_unpack_file(const char *src, const char *dst, int force)
+/* Decode w into t chunk by chunk (each verified before it is written) and
+ * check the whole-file digest; commits t on success. */
+static int wc_unpack_to(wcodec *w, const char *src, wc_tmp *t, int force)
 {
-    wcodec *w;
-    int rc = wcodec_open(src, &w);
-    if (rc)
-        return rc;
-    wc_tmp t = {.fd = -1, .slot = -1};
+    int rc = 0;
     uint8_t *buf = malloc(wcodec_chunk_size(w));
     XXH3_state_t *h = XXH3_createState();
     if (!buf || !h) {
         rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", src);
         goto out;
     }
-    rc = wc_tmp_create(&t, dst, force);
-    if (rc)
-        goto out;
     XXH3_128bits_reset(h);
     for (uint64_t k = 0; k < wcodec_chunk_count(w) && !rc; k++) {
         uint64_t off;
@@ -676,7 +672,7 @@ int wcodec_unpack_file(const char *src, const char *dst, int force)
         rc = wcodec_chunk_decode(w, k, buf);
         if (!rc) {
             XXH3_128bits_update(h, buf, len);
-            rc = wc_tmp_write(&t, buf, len);
+            rc = wc_tmp_write(t, buf, len);
         }
     }
     if (!rc) {
@@ -689,12 +685,52 @@ int wcodec_unpack_file(const char *src, const char *dst, int force)
                          "%s: decoded file does not match its digest", src);
     }
     if (!rc)
-        rc = wc_tmp_commit(&t, force);
+        rc = wc_tmp_commit(t, force);
 out:
-    if (rc)
-        wc_tmp_abort(&t);
     XXH3_freeState(h);
     free(buf);
+    return rc;
+}
+
+int wcodec_unpack_file(const char *src, const char *dst, int force)
+{
+    wcodec *w;
+    struct stat st;
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return wc_fail(WCODEC_E_IO, "%s: %s", src, strerror(errno));
+    int rc = fstat(fd, &st) ? wc_fail(WCODEC_E_IO, "%s: %s", src,
+                                      strerror(errno))
+                            : wcodec_open_fd(fd, src, &w);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    wc_tmp t;
+    rc = wc_tmp_create_out(&t, dst, force);
+    if (!rc) {
+        wc_tmp_keep_attr(&t, &st); /* the container's mode and mtime */
+        rc = wc_unpack_to(w, src, &t, force);
+    }
+    if (rc)
+        wc_tmp_abort(&t);
+    wcodec_close(w);
+    close(fd);
+    return rc;
+}
+
+int wcodec_unpack_fd(const char *src, int fd)
+{
+    wcodec *w;
+    int rc = wcodec_open(src, &w);
+    if (rc)
+        return rc;
+    wc_tmp t;
+    rc = wc_tmp_create_fd(&t, fd, "(standard output)");
+    if (!rc)
+        rc = wc_unpack_to(w, src, &t, 0);
+    if (rc)
+        wc_tmp_abort(&t);
     wcodec_close(w);
     return rc;
 }

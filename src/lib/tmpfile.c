@@ -11,7 +11,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,14 +99,88 @@ static void wc_tmp_sweep(const char *tmpl)
     closedir(d);
 }
 
-int wc_tmp_create(wc_tmp *t, const char *final, int force)
+static void wc_tmp_init(wc_tmp *t)
 {
     memset(t, 0, sizeof *t);
     t->fd = -1;
     t->slot = -1;
+    t->mode = -1;
+    t->mtime.tv_nsec = UTIME_OMIT;
+}
+
+void wc_tmp_keep_attr(wc_tmp *t, const struct stat *st)
+{
+    t->mode = (int)(st->st_mode & 0777);
+    t->mtime = st->st_mtim;
+}
+
+int wc_tmp_create_fd(wc_tmp *t, int fd, const char *name)
+{
+    wc_tmp_init(t);
+    snprintf(t->final, sizeof t->final, "%s", name);
+    t->fd = fd;
+    t->through = 1;
+    t->cap = 8u << 20;
+    t->buf = malloc(t->cap);
+    if (!t->buf) {
+        t->fd = -1;
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", name);
+    }
+    return 0;
+}
+
+/* A connected stream socket to the socket file at path. */
+static int wc_tmp_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    return fd;
+}
+
+int wc_tmp_create_out(wc_tmp *t, const char *final, int force)
+{
+    struct stat st;
+    if (stat(final, &st) || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return wc_tmp_create(t, final, force);
+    wc_tmp_init(t);
+    if (S_ISBLK(st.st_mode) && !force)
+        return wc_fail(WCODEC_E_EXISTS, "%s: is a block device (use --force "
+                       "to write over what it holds)", final);
+    /* A FIFO waits here for its reader, as a shell redirection does. */
+    int fd = S_ISSOCK(st.st_mode)
+                 ? wc_tmp_connect(final)
+                 : open(final, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return wc_fail_errno(errno, "cannot open for writing", final);
+    int rc = wc_tmp_create_fd(t, fd, final);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    t->own_fd = 1;
+    return 0;
+}
+
+int wc_tmp_create(wc_tmp *t, const char *final, int force)
+{
+    wc_tmp_init(t);
     if (strlen(final) + 32 >= sizeof t->path)
         return wc_fail(WCODEC_E_INVAL, "%s: path too long", final);
     struct stat st;
+    if (!stat(final, &st) && !S_ISREG(st.st_mode))
+        return wc_fail(WCODEC_E_EXISTS, "%s: exists and is not a regular "
+                       "file (it is never replaced)", final);
     if (!force && lstat(final, &st) == 0)
         return wc_fail(WCODEC_E_EXISTS,
                        "%s: already exists (use --force to replace it)", final);
@@ -132,7 +208,9 @@ int wc_tmp_create(wc_tmp *t, const char *final, int force)
 static int write_all(wc_tmp *t, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n) {
-        ssize_t r = pwrite(t->fd, p, n, (off_t)off);
+        /* Written through: a pipe or a device has no offsets to give. */
+        ssize_t r = t->through ? write(t->fd, p, n)
+                               : pwrite(t->fd, p, n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -176,6 +254,8 @@ int wc_tmp_write(wc_tmp *t, const void *p, size_t n)
 
 int wc_tmp_pwrite(wc_tmp *t, const void *p, size_t n, uint64_t off)
 {
+    if (t->through)
+        return wc_fail(WCODEC_E_INVAL, "%s: not a regular file", t->final);
     int rc = wc_tmp_flush(t);
     return rc ? rc : write_all(t, p, n, off);
 }
@@ -185,12 +265,28 @@ int wc_tmp_commit(wc_tmp *t, int force)
     int rc = wc_tmp_flush(t);
     if (rc)
         return rc;
+    if (t->through) {
+        if (t->own_fd && close(t->fd))
+            rc = wc_fail_errno(errno, "write failed", t->final);
+        t->fd = -1;
+        free(t->buf);
+        t->buf = NULL;
+        return rc;
+    }
     if (fsync(t->fd))
         return wc_fail_errno(errno, "fsync failed", t->final);
-    mode_t um = umask(0);
-    umask(um);
-    if (fchmod(t->fd, 0666 & ~um))
+    mode_t mode = (mode_t)t->mode;
+    if (t->mode < 0) {
+        mode_t um = umask(0);
+        umask(um);
+        mode = 0666 & ~um;
+    }
+    if (fchmod(t->fd, mode))
         return wc_fail_errno(errno, "chmod failed", t->final);
+    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, t->mtime};
+    if (t->mtime.tv_nsec != UTIME_OMIT && futimens(t->fd, ts))
+        return wc_fail_errno(errno, "cannot set the modification time",
+                             t->final);
     /* Renamed while still open, so its lock keeps sweepers off it. */
     if (force) {
         if (rename(t->path, t->final))
@@ -224,7 +320,7 @@ int wc_tmp_commit(wc_tmp *t, int force)
 
 void wc_tmp_abort(wc_tmp *t)
 {
-    if (t->fd >= 0)
+    if (t->fd >= 0 && (!t->through || t->own_fd))
         close(t->fd);
     t->fd = -1;
     if (t->path[0])

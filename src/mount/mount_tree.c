@@ -11,7 +11,10 @@
  *
  * Names: NAME.wcodec (a regular file, links followed) is shown as
  * NAME.safetensors; a plain NAME.safetensors next to it is hidden (the
- * container wins). A container that cannot be opened is still listed, but
+ * container wins). Any other regular file that is a container by its
+ * magic is shown under its own name, decoded (how the pack keeps
+ * blobs/HASH of a Hugging Face cache). Symbolic links are shown as they
+ * are, target text unchanged, and resolve inside the mount. A container that cannot be opened is still listed, but
  * looking it up gives EIO and the log says why, each time: the source may
  * be repaired while mounted.
  */
@@ -71,6 +74,19 @@ int mount_is_container(mount_fs *fs, const char *dir, const char *stem,
     if (!st)
         st = &tmp;
     return !fstatat(fs->src_fd, path, st, 0) && S_ISREG(st->st_mode);
+}
+
+/* Is the regular file at path a container by its bytes? The pack keeps
+ * the name of a safetensors file not named NAME.safetensors (a Hugging
+ * Face cache's blobs/HASH), so its container is found by the magic. */
+static int mount_is_container_bytes(mount_fs *fs, const char *path)
+{
+    int fd = openat(fs->src_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0; /* the open of a plain file reports it */
+    int kind = wcodec_probe_fd(fd, path);
+    close(fd);
+    return kind == WCODEC_KIND_CONTAINER;
 }
 
 /* Attributes as presented: read-only, containers with their decoded size. */
@@ -241,6 +257,7 @@ int mount_do_lookup(mount_fs *fs, mount_inode *parent,
             return rc;
         if (fstatat(fs->src_fd, path, &st, AT_SYMLINK_NOFOLLOW))
             return errno;
+        container = S_ISREG(st.st_mode) && mount_is_container_bytes(fs, path);
     }
     mount_inode *in = mount_inode_get(fs, &st, container, path);
     if (!in)

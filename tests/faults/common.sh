@@ -18,7 +18,7 @@ FAULTS=0
 WRONG=0
 
 need_python() {
-    [ -x $PY ] && $PY -c 'import numpy' 2>/dev/null ||
+    [ -x $PY ] && $PY -c 'import numpy' 2>>"$T/quiet" ||
         skip "$PY with numpy is needed (wcodec-genmodel)"
 }
 need_root() {
@@ -48,11 +48,11 @@ now_ms() { date +%s%3N; }
 # gen FILE SIZE SEED [DTYPE]: a generated model file
 gen() {
     $PY "$GENMODEL" -q --size "$2" --seed "$3" --dtype "${4:-BF16}" "$1" \
-        2>/dev/null || { echo "wcodec-genmodel failed"; exit 1; }
+        2>>"$T/quiet" || { echo "wcodec-genmodel failed"; exit 1; }
 }
 
 # temporaries of DIR/NAME (wc_tmp: DIR/.NAME.tmpXXXXXX)
-temps() { ls -A "$1" 2>/dev/null | grep "^\.$2\.tmp" ; }
+temps() { ls -A "$1" 2>>"$T/quiet" | grep "^\.$2\.tmp" ; }
 
 finish() {
     echo "-- faults injected: $FAULTS, wrong bytes observed: $WRONG"

@@ -14,7 +14,7 @@ MNT=$T/mnt
 mkdir -p "$MNT"
 mount -t tmpfs -o size=64k,mode=0755 wcodec-faults "$MNT" 2>"$T/err" ||
     skip "cannot mount a tmpfs: $(cat "$T/err")"
-cleanup_faults() { umount "$MNT" 2>/dev/null; rm -rf "$T"; }
+cleanup_faults() { umount "$MNT" 2>>"$T/quiet"; rm -rf "$T"; }
 
 gen "$T/a.safetensors" 6M 31
 "$WCODEC_PACK" -q "$T/a.safetensors" "$T/a.wcodec" || { echo "pack failed"; exit 1; }
@@ -24,7 +24,7 @@ note "model $A bytes, container $W bytes"
 
 # resize KB: the tmpfs emptied and resized to KB KiB (at least 4)
 resize() {
-    rm -rf "$MNT"/* "$MNT"/.[!.]* 2>/dev/null
+    rm -rf "$MNT"/* "$MNT"/.[!.]* 2>>"$T/quiet"
     mount -o remount,size="$1"k "$MNT" || { echo "remount failed"; exit 1; }
 }
 
@@ -32,7 +32,7 @@ resize() {
 attempt() {
     what=$1 out=$2 orig=$3
     shift 3
-    "$@" 2>"$T/err" >/dev/null
+    "$@" 2>"$T/err" >>"$T/quiet"
     st=$?
     FAULTS=$((FAULTS + 1))
     if [ $st -eq 0 ]; then

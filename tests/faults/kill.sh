@@ -53,8 +53,8 @@ round() {
     esac
     pid=$!
     sleep_ms "$d"
-    kill -KILL $pid 2>/dev/null
-    wait $pid 2>/dev/null
+    kill -KILL $pid 2>>"$T/quiet"
+    wait $pid 2>>"$T/quiet"
     st=$?
     FAULTS=$((FAULTS + 1))
     [ $st -eq 137 ] && killed=$((killed + 1)) || done_=$((done_ + 1))

@@ -19,8 +19,8 @@ FR=$(dirname "$0")/faultread.py
 SRC=$TMP/src
 MNT=$TMP/mnt
 mkdir -p "$SRC"
-$PY "$GENMODEL" -q --size 16M --seed 51 "$TMP/a.safetensors" 2>/dev/null &&
-$PY "$GENMODEL" -q --size 16M --seed 52 "$TMP/b.safetensors" 2>/dev/null ||
+$PY "$GENMODEL" -q --size 16M --seed 51 "$TMP/a.safetensors" 2>>"$TMP/quiet" &&
+$PY "$GENMODEL" -q --size 16M --seed 52 "$TMP/b.safetensors" 2>>"$TMP/quiet" ||
     { echo "wcodec-genmodel failed"; exit 1; }
 "$WCODEC_PACK" -q "$TMP/a.safetensors" "$TMP/a.wcodec" &&
 "$WCODEC_PACK" -q "$TMP/b.safetensors" "$TMP/b.wcodec" || { echo "pack failed"; exit 1; }
@@ -40,7 +40,7 @@ blocks() {
     fi
     note "$what: $(tail -n 1 "$TMP/out")"
 }
-warm() { dd if="$MNT/t.safetensors" of=/dev/null bs=1M count=4 2>/dev/null; }
+warm() { head -c 4194304 "$MNT/t.safetensors" >"$TMP/sink"; }
 errors() { awk '/^reads/ {print $8}' "$TMP/out"; }
 oks() { awk '/^reads/ {print $4}' "$TMP/out"; }
 
@@ -64,7 +64,7 @@ warm
 cp "$TMP/b.wcodec" "$SRC/t.wcodec"   # O_TRUNC and write: same inode
 blocks "overwritten by b.wcodec"
 [ "$(errors)" -gt 0 ] || fail "overwritten: no block failed"
-head -c "$SZ" /dev/urandom | dd of="$SRC/t.wcodec" conv=notrunc 2>/dev/null
+head -c "$SZ" /dev/urandom | dd of="$SRC/t.wcodec" conv=notrunc 2>>"$TMP/quiet"
 blocks "overwritten by random bytes"
 mount_stop "$MNT" "$MOUNT_PID"
 

@@ -14,7 +14,7 @@ SRC=$TMP/orig
 PK=$TMP/packed
 MNT=$TMP/mnt
 mkdir -p "$SRC" "$PK"
-$PY "$GENMODEL" -q --size 24M --seed 41 "$SRC/a.safetensors" 2>/dev/null ||
+$PY "$GENMODEL" -q --size 24M --seed 41 "$SRC/a.safetensors" 2>>"$TMP/quiet" ||
     { echo "wcodec-genmodel failed"; exit 1; }
 "$WCODEC_PACK" -q "$SRC/a.safetensors" "$PK/a.wcodec" || { echo "pack failed"; exit 1; }
 O=$SRC/a.safetensors
@@ -35,10 +35,10 @@ while [ $r -lt "$ROUNDS" ]; do
     d=$(awk -v s="$SEED" -v r="$r" 'BEGIN { srand(s + r); printf "%.2f", 0.3 + rand() * 1.5 }')
     sleep "$d"
     kill -KILL "$MOUNT_PID"
-    wait "$MOUNT_PID" 2>/dev/null
+    wait "$MOUNT_PID" 2>>"$TMP/quiet"
     FAULTS=$((FAULTS + 1))
     for p in $rp; do
-        wait "$p" 2>/dev/null
+        wait "$p" 2>>"$TMP/quiet"
     done
     if grep -q 'WRONG' "$TMP"/reader.*; then
         WRONG=$((WRONG + 1))

@@ -2,7 +2,8 @@
 # signals.sh - SIGINT, SIGTERM and SIGHUP to wcodec-pack and wcodec-unpack
 # at random moments: the tool exits 128+signal and removes its temporary
 # (no output, no .NAME.tmpXXXXXX left), or it had finished (exit 0, output
-# whole). Also in folder mode, where files already finished stay whole.
+# whole). Also in folder mode, where the folder stays DST.partial (files
+# already finished in it whole) and DST appears only complete.
 . "$(dirname "$0")/common.sh"
 need_python
 R=${SIGNAL_ROUNDS:-5}
@@ -30,19 +31,19 @@ round() { # round TOOL SIG
     mkdir "$T/out"
     case $tool in
     pack)   rand d $((P + 1))
-            "$WCODEC_PACK" -q "$T/a.safetensors" "$T/out/a.wcodec" 2>/dev/null &
+            "$WCODEC_PACK" -q "$T/a.safetensors" "$T/out/a.wcodec" 2>>"$T/quiet" &
             out=a.wcodec ;;
     unpack) rand d $((U + 1))
-            "$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/out/a.safetensors" 2>/dev/null &
+            "$WCODEC_UNPACK" -q "$T/a.wcodec" "$T/out/a.safetensors" 2>>"$T/quiet" &
             out=a.safetensors ;;
     folder) rand d $((P + 1))
-            "$WCODEC_PACK" -q "$T/model" "$T/out/m" 2>/dev/null &
+            "$WCODEC_PACK" -q "$T/model" "$T/out/m" 2>>"$T/quiet" &
             out=m ;;
     esac
     pid=$!
     sleep_ms "$d"
-    kill -"$sig" $pid 2>/dev/null
-    wait $pid 2>/dev/null
+    kill -"$sig" $pid 2>>"$T/quiet"
+    wait $pid 2>>"$T/quiet"
     st=$?
     FAULTS=$((FAULTS + 1))
     what="$tool, SIG$sig after $d ms"
@@ -70,8 +71,19 @@ round() { # round TOOL SIG
                 { WRONG=$((WRONG + 1)); fail "$what: output not whole"; }
         fi ;;
     folder)
+        # the folder is built as m.partial: m exists only once complete
+        if [ -e "$T/out/m" ]; then
+            [ $st -eq 0 ] || late=$((late + 1))
+            [ -e "$T/out/m.partial" ] && fail "$what: both m and m.partial"
+            [ -e "$T/out/m/.wcodec-partial" ] && fail "$what: m holds the manifest"
+            for n in model-00001-of-00002 model-00002-of-00002; do
+                [ -f "$T/out/m/$n.wcodec" ] || fail "$what: m lacks $n.wcodec"
+            done
+        elif [ $st -eq 0 ]; then
+            fail "$what: exit 0 but no m"
+        fi
         # every .wcodec that exists is whole
-        for w in "$T"/out/m/*.wcodec; do
+        for w in "$T"/out/m/*.wcodec "$T"/out/m.partial/*.wcodec; do
             [ -e "$w" ] || continue
             n=$(basename "$w" .wcodec)
             "$WCODEC_UNPACK" -q "$w" "$T/out/c.safetensors" &&

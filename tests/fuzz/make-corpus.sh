@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 C=$HERE/corpus
 PY=/usr/bin/python3
-ninja -C "$B" src/cli/wcodec-pack tests/fuzz/fuzz-mkseeds >/dev/null
+ninja -C "$B" src/cli/wcodec-pack tests/fuzz/fuzz-mkseeds >>"$T/quiet"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -72,8 +72,8 @@ write("uneven-joint", [("a", "BF16", [999], joint_w(999)),
 PYEOF
 GEN="$PY $ROOT/scripts/wcodec-genmodel -q --hidden 32 --intermediate 32 \
      --layers 1 --vocab 32 --heads 2 --kv-heads 1 --all-dtypes"
-$GEN --seed 1 --dtype BF16 "$T/gen-bf16.safetensors" 2>/dev/null
-$GEN --seed 2 --dtype F8_E4M3 "$T/gen-fp8.safetensors" 2>/dev/null
+$GEN --seed 1 --dtype BF16 "$T/gen-bf16.safetensors" 2>>"$T/quiet"
+$GEN --seed 2 --dtype F8_E4M3 "$T/gen-fp8.safetensors" 2>>"$T/quiet"
 
 rm -rf "$C"
 mkdir -p "$C/container" "$C/safetensors" "$C/rans" "$C/chunk"

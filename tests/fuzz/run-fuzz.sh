@@ -19,7 +19,7 @@ for t in "$@"; do
     bin=$B/tests/fuzz/fuzz-$t
     [ -x "$bin" ] || { echo "run-fuzz: $bin missing (configure with -Dfuzz=enabled and CC=clang)"; exit 2; }
     mkdir -p "$W/$t"
-    cp -n "$HERE/corpus/$t/"* "$W/$t/" 2>/dev/null
+    cp -n "$HERE/corpus/$t/"* "$W/$t/" 2>>"$W/quiet"
     dict=
     [ -f "$HERE/$t.dict" ] && dict=-dict=$HERE/$t.dict
     echo "== $t: $S s"

@@ -10,9 +10,9 @@ need_fuse
 need_python
 
 VENV=${WCODEC_BUILD_ROOT:-$TMP}/loader-venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import safetensors, numpy, ml_dtypes' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import safetensors, numpy, ml_dtypes' 2>>"$TMP/quiet"; then
     note "creating $VENV with safetensors, numpy, ml_dtypes from PyPI"
-    $PY -m venv "$VENV" >/dev/null 2>&1 || skip "python3 -m venv failed (python3-venv missing?)"
+    $PY -m venv "$VENV" >>"$TMP/quiet" 2>&1 || skip "python3 -m venv failed (python3-venv missing?)"
     "$VENV/bin/pip" install -q --disable-pip-version-check safetensors numpy ml_dtypes \
         >"$TMP/pip.log" 2>&1 || skip "pip install from PyPI failed: $(tail -n 1 "$TMP/pip.log")"
 fi
@@ -29,7 +29,8 @@ for d in BF16 F16 F32 F8_E4M3 F8_E5M2 I8; do
         --seed 11 "$ORIG/gen-$d" || fail "genmodel $d"
 done
 
-"$WCODEC_PACK" -q "$ORIG" "$TMP/packed" || fail "wcodec-pack"
+# -L: the corpus files are links leaving the tree, packed as files.
+"$WCODEC_PACK" -q -L "$ORIG" "$TMP/packed" || fail "wcodec-pack"
 mount_start "$TMP/packed" "$TMP/mnt" || { fail "mount"; finish; }
 
 "$VENV/bin/python" "$WCODEC_SOURCE_ROOT/tests/loader/compare.py" "$ORIG" "$TMP/mnt" ||

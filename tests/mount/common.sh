@@ -23,11 +23,11 @@ FAILED=0
 need_fuse() {
     [ -c /dev/fuse ] || skip "/dev/fuse is missing (no FUSE in this environment)"
     [ -r /dev/fuse ] && [ -w /dev/fuse ] || skip "/dev/fuse is not readable and writable"
-    command -v fusermount3 >/dev/null || skip "fusermount3 is not installed"
+    [ -n "$(command -v fusermount3)" ] || skip "fusermount3 is not installed"
 }
 
 need_python() {
-    [ -x $PY ] && $PY -c 'import numpy' 2>/dev/null ||
+    [ -x $PY ] && $PY -c 'import numpy' 2>>"$TMP/quiet" ||
         skip "$PY with numpy is needed (wcodec-genmodel, read helpers)"
 }
 
@@ -39,10 +39,10 @@ NOTIFY_N=0
 
 cleanup() {
     for m in $MOUNTS; do
-        grep -q " $m " /proc/mounts 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null
+        grep -q " $m " /proc/mounts 2>>"$TMP/quiet" && fusermount3 -uz "$m" 2>>"$TMP/quiet"
     done
     for p in $PIDS; do
-        kill "$p" 2>/dev/null
+        kill "$p" 2>>"$TMP/quiet"
     done
     rm -rf "$TMP"
 }
@@ -97,7 +97,7 @@ mount_stop() {
 finish() {
     if [ "$FAILED" -ne 0 ]; then
         echo "daemon log:"
-        tail -n 40 "$LOG" 2>/dev/null
+        tail -n 40 "$LOG" 2>>"$TMP/quiet"
         echo FAILED
         exit 1
     fi

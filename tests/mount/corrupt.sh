@@ -41,13 +41,13 @@ got=$(ls "$MNT/bad" | tr '\n' ' ')
 
 note "containers that cannot be opened"
 for n in trunc junk; do
-    out=$(cat "$MNT/bad/$n.safetensors" 2>&1 >/dev/null) && fail "$n read"
+    out=$(cat "$MNT/bad/$n.safetensors" 2>&1 >"$TMP/sink") && fail "$n read"
     case $out in *"Input/output error"*) ;; *) fail "$n: $out" ;; esac
     grep -q "bad/$n.wcodec" "$LOG" || fail "$n not in the log"
 done
 
 note "a flipped byte: EIO, logged, and only there"
-out=$(cat "$MNT/bad/model.safetensors" 2>&1 >/dev/null) && fail "reading the damaged file succeeded"
+out=$(cat "$MNT/bad/model.safetensors" 2>&1 >"$TMP/sink") && fail "reading the damaged file succeeded"
 case $out in *"Input/output error"*) ;; *) fail "damaged file: $out" ;; esac
 grep -q "bad/model.wcodec.*chunk [0-9]" "$LOG" || fail "no log line naming the file and chunk"
 $PY "$HERE/readcheck.py" blocks --block 65536 "$O" "$MNT/bad/model.safetensors" > "$TMP/blocks" ||
@@ -66,7 +66,7 @@ note "everything else still reads right"
 cmp "$O" "$MNT/bad/good.safetensors" || fail "good copy"
 cmp "$O" "$MNT/model/model.safetensors" || fail "model"
 cmp "$SRC/model/config.json" "$MNT/model/config.json" || fail "config.json"
-out=$(cat "$MNT/bad/model.safetensors" 2>&1 >/dev/null) && fail "second read succeeded"
+out=$(cat "$MNT/bad/model.safetensors" 2>&1 >"$TMP/sink") && fail "second read succeeded"
 
 mount_stop "$MNT" "$MOUNT_PID"
 finish

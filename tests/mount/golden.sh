@@ -25,7 +25,7 @@ while read -r file a b c d; do
     case "$b" in bad=*) badl=${b#bad=} ;; *) badl= ;; esac
     n=$((n + 1))
     if [ "$open" != OK ]; then
-        out=$(cat "$MNT/$name" 2>&1 >/dev/null) && { fail "$name: read succeeded"; continue; }
+        out=$(cat "$MNT/$name" 2>&1 >"$TMP/sink") && { fail "$name: read succeeded"; continue; }
         case $out in *"Input/output error"*) eio=$((eio + 1)) ;;
         *) fail "$name: $out" ;; esac
         grep -q "$file" "$LOG" || fail "$file not named in the log"
@@ -45,7 +45,7 @@ while read -r file a b c d; do
     fi
 done < "$GOLDEN/MANIFEST"
 note "$n containers: $eio gave EIO as expected, $blocks read block by block"
-kill -0 "$MOUNT_PID" 2>/dev/null || fail "daemon died"
+kill -0 "$MOUNT_PID" 2>>"$TMP/quiet" || fail "daemon died"
 cmp -s "$ORIG" "$MNT/base.safetensors" || fail "base.safetensors differs at the end"
 
 mount_stop "$MNT" "$MOUNT_PID"

@@ -26,13 +26,13 @@ if ! cmp -s "$TMP/help.opts" "$TMP/man.opts"; then
     diff "$TMP/help.opts" "$TMP/man.opts"
 fi
 [ "$(wc -l < "$TMP/help.opts")" -ge 12 ] || fail "too few options parsed from --help"
-if command -v groff >/dev/null; then
+if [ -n "$(command -v groff)" ]; then
     [ -z "$(groff -man -ww -z "$MAN" 2>&1)" ] || fail "groff warnings in the man page"
 fi
 "$WCODEC_MOUNT" --version | grep -q '^wcodec-mount [0-9]' || fail "--version"
 
 note "usage errors exit 2, errors 1"
-st() { "$@" >/dev/null 2>&1; echo $?; }
+st() { "$@" >>"$TMP/quiet" 2>&1; echo $?; }
 [ "$(st "$WCODEC_MOUNT")" = 2 ] || fail "no arguments"
 [ "$(st "$WCODEC_MOUNT" "$SRC")" = 2 ] || fail "no MNT"
 [ "$(st "$WCODEC_MOUNT" -o cache_size=lots "$SRC" "$MNT")" = 2 ] || fail "bad cache_size"
@@ -53,7 +53,7 @@ is_mounted "$TMP/no-such-mnt" && fail "mounted anyway"
 note "kernel read-ahead raised (root only)"
 mount_start "$SRC" "$MNT" -o kernel_readahead=2M || exit 1
 if [ "$(id -u)" = 0 ]; then
-    ra=$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb" 2>/dev/null)
+    ra=$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb" 2>>"$TMP/quiet")
     [ "$ra" = 2048 ] || fail "read_ahead_kb is $ra, not 2048"
 fi
 mount_stop "$MNT" "$MOUNT_PID"
@@ -79,14 +79,14 @@ pid=$(pgrep -f "^$WCODEC_MOUNT $SRC $MNT\$")
 [ -n "$pid" ] || fail "no daemon process found"
 fusermount3 -u "$MNT" || fail "fusermount3 -u"
 for _ in $(seq 50); do
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    [ -n "$pid" ] && kill -0 "$pid" 2>>"$TMP/quiet" || break
     sleep 0.1
 done
-[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && fail "daemon still running after unmount"
+[ -n "$pid" ] && kill -0 "$pid" 2>>"$TMP/quiet" && fail "daemon still running after unmount"
 is_mounted "$MNT" && fail "still mounted"
 
 note "mount.fuse3 (what mount -t fuse.wcodec-mount runs)"
-if command -v mount.fuse3 >/dev/null && [ "$(id -u)" = 0 ]; then
+if [ -n "$(command -v mount.fuse3)" ] && [ "$(id -u)" = 0 ]; then
     # mount(8) runs its helpers with a default PATH: call the helper
     # directly, with the build folder in the PATH.
     if PATH=$(dirname "$WCODEC_MOUNT"):$PATH mount.fuse3 "$SRC" "$MNT" \

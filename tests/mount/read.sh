@@ -83,22 +83,22 @@ for cmd in "touch $MNT/new" "mkdir $MNT/newdir" "rm -f $MNT/model/config.json" \
     out=$($cmd 2>&1) && fail "'$cmd' succeeded"
     case $out in *"Read-only file system"*) ;; *) fail "'$cmd': $out" ;; esac
 done
-(echo x >> "$MNT/model/config.json") 2>/dev/null && fail "append succeeded"
+(echo x >> "$MNT/model/config.json") 2>>"$TMP/quiet" && fail "append succeeded"
 $PY -c "import os,sys; os.open(sys.argv[1], os.O_RDWR)" "$MNT/extras/a.safetensors" \
-    2>/dev/null && fail "O_RDWR open succeeded"
+    2>>"$TMP/quiet" && fail "O_RDWR open succeeded"
 
 pairs=""
-for f in $(cd "$SRC" && find model corpus -name '*.safetensors' -size +1M 2>/dev/null | sort); do
+for f in $(cd "$SRC" && find model corpus -name '*.safetensors' -size +1M 2>>"$TMP/quiet" | sort); do
     pairs="$pairs $SRC/$f $MNT/$f"
 done
 
 note "random preads"
-for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>/dev/null | sort | head -n 6); do
+for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort | head -n 6); do
     $PY "$HERE/readcheck.py" random --count 150 "$SRC/$f" "$MNT/$f" || fail "random reads of $f"
 done
 
 note "mmap, MAP_PRIVATE and MAP_SHARED"
-for f in model/$shard $(cd "$SRC" && find corpus -name '*.bf16.safetensors' 2>/dev/null | head -n 1); do
+for f in model/$shard $(cd "$SRC" && find corpus -name '*.bf16.safetensors' 2>>"$TMP/quiet" | head -n 1); do
     $PY "$HERE/readcheck.py" mmap "$SRC/$f" "$MNT/$f" || fail "mmap of $f"
 done
 
@@ -120,7 +120,7 @@ mount_stop "$MNT" "$MOUNT_PID"
 
 note "source_io=buffered: every container byte for byte, 8 readers"
 mount_start "$PK" "$MNT" -o source_io=buffered || exit 1
-for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>/dev/null | sort); do
+for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
     cmp "$SRC/$f" "$MNT/$f" || fail "buffered: $f differs"
 done
 # shellcheck disable=SC2086

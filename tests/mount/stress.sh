@@ -20,7 +20,7 @@ SRC=$TMP/orig
 PK=$TMP/packed
 MNT=$TMP/mnt
 mkdir -p "$SRC" "$PK"
-gen() { $PY "$GENMODEL" -q "$@" 2>/dev/null || { echo "wcodec-genmodel failed"; exit 1; }; }
+gen() { $PY "$GENMODEL" -q "$@" 2>>"$TMP/quiet" || { echo "wcodec-genmodel failed"; exit 1; }; }
 gen --size 24M --seed 61 "$SRC/a.safetensors"
 gen --size 24M --seed 62 --dtype F32 "$SRC/b.safetensors"
 gen --size 16M --seed 63 --dtype F8_E4M3 "$SRC/c.safetensors"
@@ -31,7 +31,7 @@ done
 total=$(cat "$SRC"/*.safetensors | wc -c)
 
 mount_start "$PK" "$MNT" -o cache_size=8M || exit 1
-cat "$MNT/d.safetensors" > /dev/null
+$PY "$WCODEC_SOURCE_ROOT/scripts/readall" "$MNT/d.safetensors"
 base=$(awk '/^VmRSS:/ {print $2}' "/proc/$MOUNT_PID/status")
 limit=$((base + 8192 + SLACK))
 note "$THREADS threads for $SECS s over $((total >> 20)) MiB in 4 files, cache 8 MiB; VmRSS $base kB at mount, limit $limit kB"
@@ -44,7 +44,7 @@ $PY "$FR" stress --threads "$THREADS" --seconds "$SECS" --seed $$ \
 note "$(tail -n 1 "$TMP/stress")"
 grep -q ' wrong 0 ' "$TMP/stress" || fail "wrong bytes"
 grep -q ' errors 0 ' "$TMP/stress" || fail "read errors: $(cat "$TMP/stress")"
-kill -0 "$MOUNT_PID" 2>/dev/null || fail "daemon died"
+kill -0 "$MOUNT_PID" 2>>"$TMP/quiet" || fail "daemon died"
 for f in a b c d; do
     cmp -s "$SRC/$f.safetensors" "$MNT/$f.safetensors" || fail "$f differs after the stress"
 done
