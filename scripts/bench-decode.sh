@@ -42,15 +42,16 @@ PACK=$BUILD/wcodec-pack
 for p in "$BENCH" "$PACK"; do
     [ -x "$p" ] || { echo "bench-decode.sh: no $p (build first)" >&2; exit 1; }
 done
-command -v zstd >/dev/null || { echo "bench-decode.sh: needs zstd" >&2; exit 1; }
-PY=python3
-$PY -c 'import numpy' 2>/dev/null || PY=/usr/bin/python3
 if [ -z "$WORK" ]; then
     WORK=$(mktemp -d /tmp/wcodec-bench-decode.XXXXXX)
 else
     mkdir -p "$WORK"
 fi
 trap 'rm -rf "$WORK"' EXIT
+# output to discard goes to a file here, never to a device node
+command -v zstd >"$WORK/log" || { echo "bench-decode.sh: needs zstd" >&2; exit 1; }
+PY=python3
+$PY -c 'import numpy' 2>"$WORK/log" || PY=/usr/bin/python3
 
 # ---- inputs ----
 files=""
@@ -102,7 +103,6 @@ zstd_speed() { # GB/s of `zstd -d` (its -3 frame), one thread, in memory
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 printf '%s\n' "# wcodec-bench vs zstd -b3, one core, in memory, median of $ROUNDS alternating rounds"
-"$BENCH" --help >/dev/null
 first=1
 rows=$WORK/rows
 : >"$rows"
