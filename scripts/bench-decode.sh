@@ -58,7 +58,7 @@ files=""
 for f in "$CORPUS"/*.safetensors; do
     [ -f "$f" ] && files="$files $f"
 done
-ocr=$(ls "$CORPUS"/tessdata*.safetensors 2>/dev/null | grep -v bf16 | head -1 || true)
+ocr=$(ls "$CORPUS"/tessdata*.safetensors 2>"$WORK/log" | grep -v bf16 | head -1 || true)
 if [ -n "$ocr" ]; then
     # int8 cast: every F32 tensor of rank >= 2 quantised per row
     # (scale = absmax / 127, round half to even); the rest as it was.
