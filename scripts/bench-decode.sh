@@ -103,7 +103,6 @@ zstd_speed() { # GB/s of `zstd -d` (its -3 frame), one thread, in memory
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 printf '%s\n' "# wcodec-bench vs zstd -b3, one core, in memory, median of $ROUNDS alternating rounds"
-first=1
 rows=$WORK/rows
 : >"$rows"
 for f in $files; do
@@ -119,10 +118,6 @@ for f in $files; do
         echo >>"$WORK/z"
         r=$((r + 1))
     done
-    if [ $first = 1 ]; then
-        sed -n 2p "$WORK/out"
-        first=0
-    fi
     ratio=$(sed -n 1p "$WORK/out" | awk '{print $3}')
     ws=$(median <"$WORK/w")
     zs=$(grep . "$WORK/z" | median)
@@ -130,7 +125,7 @@ for f in $files; do
     main=$(sed -n '4,$p' "$WORK/out" | sort -k4 -n | tail -1)
     echo "$b $ratio $ws $zs $(echo "$main" | awk '{print $2, $8}')" >>"$rows"
     echo "## $b"
-    sed -n '3,$p' "$WORK/out"
+    sed -n '2,$p' "$WORK/out"
     if [ $Z19 = 1 ] && echo "$b" | grep -q 'I8$'; then
         z19=$(zstd -19 -T1 -c "$f" | wc -c)
         sz=$(wc -c <"$f")
