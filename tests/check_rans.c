@@ -1,8 +1,9 @@
 /* check_rans.c - 32-way rANS (src/rans.h): tables, round trips on edge-case
  * inputs, size against the entropy bound, and corrupt blocks.
  *
- * Run twice by meson: once as is (AVX2 decoder where the CPU has it) and
- * once with WCODEC_NO_SIMD=1 (scalar decoder). Buffers are guarded: the
+ * Run once per decoder path by meson: as is (the widest the CPU has), with
+ * WCODEC_NO_SIMD=1 (scalar) and with WCODEC_SIMD=avx2 and =avx512 (a TAP
+ * skip where the CPU lacks the path). Buffers are guarded: the
  * byte after every input block and every output buffer is an inaccessible
  * page, so an over-read or over-write crashes the test. */
 #include <check.h>
