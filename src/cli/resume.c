@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -124,6 +126,49 @@ static int cli_partial_load(cli_partial *p, const char *options)
     return same;
 }
 
+/* Is name a temporary as tmpfile.c names them: ".NAME.tmpXXXXXX"? */
+static int cli_is_temporary(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 12 || name[0] != '.' || memcmp(name + n - 10, ".tmp", 4))
+        return 0;
+    for (size_t i = n - 6; i < n; i++)
+        if (!((name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Remove the temporaries the interrupted run left in part/rel (a writer
+ * killed by SIGKILL cannot remove its own, and the next run's sweep of a
+ * name spares temporaries under a minute old): with the manifest locked no
+ * other run writes here, so every unlisted temporary is stale. */
+static void cli_partial_sweep(const cli_partial *p, const char *dir,
+                              const char *rel)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[4200], sub[4200];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        struct stat st;
+        if (lstat(path, &st))
+            continue;
+        if (S_ISDIR(st.st_mode))
+            cli_partial_sweep(p, path, sub);
+        else if (S_ISREG(st.st_mode) && cli_is_temporary(e->d_name) &&
+                 !cli_partial_done(p, sub))
+            unlink(path);
+    }
+    closedir(d);
+}
+
 int cli_partial_open(cli_partial *p, const char *tool, const char *dst,
                      int force, const char *options)
 {
@@ -199,12 +244,25 @@ int cli_partial_open(cli_partial *p, const char *tool, const char *dst,
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", p->part, CLI_MANIFEST);
-    p->manifest = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-                                 (fresh ? O_TRUNC : 0), 0600);
+    p->manifest = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (p->manifest < 0) {
         fprintf(stderr, "%s: %s: %s\n", tool, path, strerror(errno));
         return -1;
     }
+    /* Held for the whole run (the kernel drops it when the run dies, even
+     * by SIGKILL): two runs never write one DST.partial, and what a
+     * resumed run finds there unlocked was left by a run that is gone. */
+    if (flock(p->manifest, LOCK_EX | LOCK_NB)) {
+        fprintf(stderr, "%s: %s: another run is writing it (wait for it to "
+                        "finish)\n", tool, p->part);
+        return -1;
+    }
+    if (fresh && ftruncate(p->manifest, 0)) {
+        fprintf(stderr, "%s: %s: %s\n", tool, path, strerror(errno));
+        return -1;
+    }
+    if (p->resumed)
+        cli_partial_sweep(p, p->part, "");
     if (fresh) {
         char line[1024];
         int len = snprintf(line, sizeof line, "%s\n", options);

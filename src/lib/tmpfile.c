@@ -11,6 +11,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -172,6 +173,44 @@ int wc_tmp_create_out(wc_tmp *t, const char *final, int force)
     return 0;
 }
 
+/* Create t->path (its last 6 characters XXXXXX, as for mkostemp) with a
+ * random name, registered before the file exists: mkostemp, then
+ * registering, left a window in which a signal (another thread's handler,
+ * so blocking it here would not help) found nothing to remove and the
+ * temporary stayed. A signal before the open now unlinks a name that is
+ * not there yet, harmlessly. @return 0, or -1 with errno. */
+static int wc_tmp_open_registered(wc_tmp *t)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char *x = t->path + strlen(t->path) - 6;
+    for (int tries = 0; tries < 100; tries++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+            uint64_t v = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^
+                         (uint64_t)getpid() << 20 ^ (uint64_t)tries << 40 ^
+                         (uint64_t)(uintptr_t)t;
+            for (int i = 0; i < 6; i++, v >>= 8)
+                r[i] = (unsigned char)v;
+        }
+        for (int i = 0; i < 6; i++)
+            x[i] = al[r[i] % (sizeof al - 1)];
+        t->slot = wc_tmp_register(t->path);
+        t->fd = open(t->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (t->fd >= 0)
+            return 0;
+        int e = errno;
+        wc_tmp_unregister(t->slot);
+        t->slot = -1;
+        if (e != EEXIST) {
+            errno = e;
+            return -1;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int wc_tmp_create(wc_tmp *t, const char *final, int force)
 {
     wc_tmp_init(t);
@@ -190,12 +229,10 @@ int wc_tmp_create(wc_tmp *t, const char *final, int force)
     snprintf(t->path, sizeof t->path, "%.*s.%s.tmpXXXXXX", dirlen, final,
              slash ? slash + 1 : final);
     wc_tmp_sweep(t->path);
-    t->fd = mkostemp(t->path, O_CLOEXEC);
-    if (t->fd < 0)
+    if (wc_tmp_open_registered(t))
         return wc_fail_errno(errno, "cannot create temporary file", final);
     /* Held until the rename: says this temporary is not stale. */
     flock(t->fd, LOCK_EX | LOCK_NB);
-    t->slot = wc_tmp_register(t->path);
     t->cap = 8u << 20;
     t->buf = malloc(t->cap);
     if (!t->buf) {

@@ -14,9 +14,9 @@
  * container wins). Any other regular file that is a container by its
  * magic is shown under its own name, decoded (how the pack keeps
  * blobs/HASH of a Hugging Face cache). Symbolic links are shown as they
- * are, target text unchanged, and resolve inside the mount. A container that cannot be opened is still listed, but
- * looking it up gives EIO and the log says why, each time: the source may
- * be repaired while mounted.
+ * are, target text unchanged, and resolve inside the mount. A container
+ * that cannot be opened is still listed, but looking it up gives EIO and
+ * the log says why, each time: the source may be repaired while mounted.
  */
 #include "mount_tree.h"
 #include "mount_log.h"
