@@ -493,6 +493,13 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
         t->window = 0;
         t->hits = 0;
         t->used = 1;
+        /* A read at 0 is a loader starting on the file: the header, then
+         * the tensors in order. Its run gets the whole window at once;
+         * ramping up from 2 MiB cost small files most of their read. */
+        if (off == 0) {
+            t->hits = 1;
+            t->window = c->cfg.readahead;
+        }
     }
     if (end > t->next)
         __atomic_store_n(&t->next, end, __ATOMIC_RELAXED);
