@@ -82,6 +82,7 @@ struct cache {
     cache_config cfg;
     pthread_mutex_t lock;
     pthread_cond_t done; /* a decode finished */
+    unsigned nwait;      /* threads waiting on done */
     pthread_cond_t work; /* read-ahead queued, or stop */
     cache_entry **bucket;
     size_t nbucket; /* power of two */
@@ -369,6 +370,14 @@ static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
     return e;
 }
 
+/* Wait for some decode to finish. Cache lock held. */
+static void cache_wait_done(cache *c)
+{
+    c->nwait++;
+    pthread_cond_wait(&c->done, &c->lock);
+    c->nwait--;
+}
+
 /* Publish the result of a decode and wake the threads waiting for it. */
 static void cache_complete(cache *c, cache_entry *e, int rc)
 {
@@ -390,7 +399,8 @@ static void cache_complete(cache *c, cache_entry *e, int rc)
         if (!e->pins)
             cache_entry_free(c, e);
     }
-    pthread_cond_broadcast(&c->done);
+    if (c->nwait) /* most decodes finish with nobody waiting on them */
+        pthread_cond_broadcast(&c->done);
 }
 
 static void cache_unpin(cache *c, cache_entry *e)
@@ -429,7 +439,7 @@ static int cache_acquire(cache *c, cache_file *f, uint64_t k,
         if (e) {
             cache_pin_found(c, e);
             while (e->state == ENTRY_LOADING)
-                pthread_cond_wait(&c->done, &c->lock);
+                cache_wait_done(c);
             if (e->state == ENTRY_READY) {
                 *out = e;
                 return 0;
@@ -514,8 +524,12 @@ static uint64_t cache_enqueue(cache *c, cache_stream *s, int ti,
         }
         reached = coff + clen;
     }
-    if (queued)
-        pthread_cond_broadcast(&c->work);
+    /* One prefetch thread per job (a run of up to CACHE_BATCH_CPU chunks),
+     * not all of them: a broadcast woke every idle thread on every read,
+     * and most went back to sleep (5-6% of the daemon's CPU in context
+     * switches). */
+    for (int w = 0; w < queued && (unsigned)w < c->nthr; w += CACHE_BATCH_CPU)
+        pthread_cond_signal(&c->work);
     return reached;
 }
 
@@ -586,6 +600,11 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
     }
     pthread_mutex_unlock(&s->lock);
     return seq;
+}
+
+void cache_stream_start(cache *c, cache_stream *s)
+{
+    cache_stream_note(c, s, 0, 0);
 }
 
 /* Has the run that queued j read past its chunk already? (Prefetch lags
@@ -797,7 +816,7 @@ ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
     for (int i = 0; !rc && i < pinned; i++) {
         cache_entry *e = v->ent[i];
         while (e->state == ENTRY_LOADING)
-            pthread_cond_wait(&c->done, &c->lock);
+            cache_wait_done(c);
         if (e->state == ENTRY_FAILED) {
             cache_unpin(c, e);
             rc = cache_acquire(c, f, k0 + (uint64_t)i, &v->ent[i]);
@@ -928,7 +947,7 @@ void cache_file_remove(cache *c, cache_file *f)
     /* Drop queued work first so no new decode of f starts while we wait. */
     cache_drop_jobs(c, f, NULL);
     while (f->loading)
-        pthread_cond_wait(&c->done, &c->lock);
+        cache_wait_done(c);
     cache_file_purge(c, f);
     pthread_mutex_unlock(&c->lock);
     free(f);

@@ -77,6 +77,9 @@ void cache_file_remove(cache *c, cache_file *f);
 /* A stream: sequential-access state of one open file.
  * @return 0 and *out, or -WCODEC_E_NOMEM. */
 int cache_stream_open(cache *c, cache_file *f, cache_stream **out);
+/* Queue the stream's read-ahead as a read at offset 0 would, without
+ * reading: for a file about to be read (the next shard of a model). */
+void cache_stream_start(cache *c, cache_stream *s);
 /* Drops the stream's queued read-ahead. No read on s may be in progress. */
 void cache_stream_close(cache *c, cache_stream *s);
 
