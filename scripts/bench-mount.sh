@@ -16,8 +16,8 @@
 # Cases (--cases, comma-separated; default all):
 #   mixed       every file of mixed in name order, one reader
 #   mixed-4x    4 readers, each taking the next unread file
-#   mixed-mmap  safetensors safe_open + get_tensor of every tensor of every
-#               file (the library mmaps: every page is a fault)
+#   mixed-mmap  safetensors.numpy.load_file of every file (it mmaps, so the
+#               bytes come in through page faults), every page touched
 #   large, large-4x (4 readers of a quarter each), large-mmap
 # Each case runs --runs times; in each run plain, wcodec and squashfuse are
 # read one after another, the page cache dropped before each read. Printed:
@@ -25,8 +25,8 @@
 # daemons' CPU seconds (user + system) per GiB read; for mixed also every
 # file of 10 MB or more on its own. Reads go through bench-mount-read.py
 # (readinto a reused 1 MiB buffer: nothing is written). The mmap cases need
-# a Python with safetensors, numpy and ml_dtypes (--python; default .venv/bin/python,
-# made by scripts/setup-venv.sh), else they are skipped.
+# a Python with safetensors, numpy and ml_dtypes (--python; default
+# .venv/bin/python, made by scripts/setup-venv.sh), else they are skipped.
 # Needs root (drop_caches) and /dev/fuse; squashfuse columns are blank
 # without mksquashfs/squashfuse_ll. Everything is written under --work
 # (default /tmp/wcodec-bench-mount); the inputs, packed folders and image
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --mount-opts) MOPTS=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
     --fresh) FRESH=1; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-mount: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -64,10 +64,12 @@ READ="/usr/bin/python3 $ROOT/scripts/bench-mount-read.py"
 GEN="/usr/bin/python3 $ROOT/scripts/wcodec-genmodel -q --force"
 CORPUS=$ROOT/../shared/corpus
 [ -d "$CORPUS" ] || CORPUS=/work/shared/corpus
-HAVE_PY=0
-"$PY" -c 'import safetensors, numpy, ml_dtypes' 2>/dev/null && HAVE_PY=1
 
 mkdir -p "$WORK"
+LOG=$WORK/bench.log  # stderr of the commands whose failure is expected
+: > "$LOG"
+HAVE_PY=0
+"$PY" -c 'import safetensors, numpy, ml_dtypes' 2>>"$LOG" && HAVE_PY=1
 RES=$WORK/results.txt
 : > "$RES"
 say() { echo "$*" | tee -a "$RES"; }
@@ -100,7 +102,7 @@ if [ ! -f "$PACKED/.done" ]; then
     touch "$PACKED/.done"
 fi
 HAVE_SQ=0
-if command -v mksquashfs >/dev/null && command -v squashfuse_ll >/dev/null; then
+if [ -n "$(command -v mksquashfs)" ] && [ -n "$(command -v squashfuse_ll)" ]; then
     HAVE_SQ=1
     [ -f "$SQFS" ] || mksquashfs "$SRC" "$SQFS" -comp zstd -b "$BLOCK" \
         -noappend -quiet >"$WORK/mksquashfs.log"
@@ -113,11 +115,11 @@ WC_PID="" SQ_PID=""
 cleanup() {
     for m in "$M_WC" "$M_SQ"; do
         if grep -q " $m " /proc/mounts; then
-            fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" || true
+            fusermount3 -u "$m" 2>>"$LOG" || fusermount3 -uz "$m" || true
         fi
     done
-    [ -n "$WC_PID" ] && wait "$WC_PID" 2>/dev/null || true
-    [ -n "$SQ_PID" ] && wait "$SQ_PID" 2>/dev/null || true
+    if [ -n "$WC_PID" ]; then wait "$WC_PID" || true; fi
+    if [ -n "$SQ_PID" ]; then wait "$SQ_PID" || true; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -177,7 +179,7 @@ measure() {
         "$WORK/m/out" >> "$WORK/m/$1.$2.files"
 }
 
-col() { awk -v c="$2" '{ print $c }' "$1" 2>/dev/null | grep -v '^-$' | tr '\n' ' ' | median; }
+col() { [ -f "$1" ] || return 0; awk -v c="$2" '{ print $c }' "$1" | grep -v '^-$' | tr '\n' ' ' | median; }
 
 rm -rf "$WORK/m"
 mkdir -p "$WORK/m"
@@ -207,7 +209,7 @@ for cs in $(echo "$CASES" | tr ',' ' '); do
     say "$(printf '%-12s   runs: plain %s| wcodec %s| squashfuse %s' "" \
         "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.plain")" \
         "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.wcodec")" \
-        "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.squashfuse" 2>/dev/null)")"
+        "$([ -f "$WORK/m/$cs.squashfuse" ] && awk '{ printf "%s ", $1 }' "$WORK/m/$cs.squashfuse")")"
 done
 if [ -s "$WORK/m/mixed.plain.files" ]; then
     say ""
@@ -215,7 +217,7 @@ if [ -s "$WORK/m/mixed.plain.files" ]; then
     for n in $(awk '{ print $1 }' "$WORK/m/mixed.plain.files" | sort -u); do
         p=$(grep "^$n " "$WORK/m/mixed.plain.files" | awk '{ print $2 }' | tr '\n' ' ' | median)
         w=$(grep "^$n " "$WORK/m/mixed.wcodec.files" | awk '{ print $2 }' | tr '\n' ' ' | median)
-        q=$(grep "^$n " "$WORK/m/mixed.squashfuse.files" 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ' | median)
+        q=$(grep -s "^$n " "$WORK/m/mixed.squashfuse.files" | awk '{ print $2 }' | tr '\n' ' ' | median)
         say "$(printf '  %-46s plain %6s  wcodec %6s (%sx)  squashfuse %6s' "$n" "$p" "$w" "$(div "$w" "$p")" "${q:--}")"
     done
 fi
