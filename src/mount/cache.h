@@ -19,8 +19,12 @@
  *    larger) behind or 16 MiB ahead of a run continues it (kernel
  *    read-ahead and several FUSE threads reorder requests), and
  *    a run read twice in a row gets a read-ahead window that doubles up to
- *    `readahead` bytes, decoded on the prefetch threads. Read-ahead that is
- *    queued or decoded but not read yet is capped at half the capacity.
+ *    `readahead` bytes, decoded on the prefetch threads; a run that starts
+ *    at offset 0 gets the whole window at once. Read-ahead that is queued
+ *    or decoded but not read yet is capped at half the capacity.
+ *  - Chunk buffers are kept for reuse while the bytes of cached chunks and
+ *    kept buffers stay within `capacity`; 256 KiB ones come from one arena
+ *    of `capacity` bytes on transparent huge pages.
  */
 #ifndef WC_CACHE_H
 #define WC_CACHE_H
