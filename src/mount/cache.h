@@ -19,8 +19,12 @@
  *    larger) behind or 16 MiB ahead of a run continues it (kernel
  *    read-ahead and several FUSE threads reorder requests), and
  *    a run read twice in a row gets a read-ahead window that doubles up to
- *    `readahead` bytes, decoded on the prefetch threads. Read-ahead that is
- *    queued or decoded but not read yet is capped at half the capacity.
+ *    `readahead` bytes, decoded on the prefetch threads; a run that starts
+ *    at offset 0 gets the whole window at once. Read-ahead that is queued
+ *    or decoded but not read yet is capped at half the capacity.
+ *  - Chunk buffers are kept for reuse while the bytes of cached chunks and
+ *    kept buffers stay within `capacity`; 256 KiB ones come from one arena
+ *    of `capacity` bytes on transparent huge pages.
  */
 #ifndef WC_CACHE_H
 #define WC_CACHE_H
@@ -77,6 +81,9 @@ void cache_file_remove(cache *c, cache_file *f);
 /* A stream: sequential-access state of one open file.
  * @return 0 and *out, or -WCODEC_E_NOMEM. */
 int cache_stream_open(cache *c, cache_file *f, cache_stream **out);
+/* Queue the stream's read-ahead as a read at offset 0 would, without
+ * reading: for a file about to be read (the next shard of a model). */
+void cache_stream_start(cache *c, cache_stream *s);
 /* Drops the stream's queued read-ahead. No read on s may be in progress. */
 void cache_stream_close(cache *c, cache_stream *s);
 

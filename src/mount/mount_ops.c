@@ -38,6 +38,115 @@ static mount_inode *mount_inode_of(mount_fs *fs, fuse_ino_t ino)
     return ino == FUSE_ROOT_ID ? &fs->root : (mount_inode *)(uintptr_t)ino;
 }
 
+/* ---- the next file: read-ahead across files ------------------------------------- */
+
+/* Loaders read a model's shards one after another, and folders of models
+ * are read file by file: when a container is read to its end, the next
+ * container of its folder by name (shards are named in their order, as
+ * model.safetensors.index.json lists them) is looked up, opened and its
+ * first read-ahead window queued, so its first read finds its chunks
+ * decoded or decoding. One such file at a time, held by a lookup and a
+ * stream of its own until the next one replaces it. */
+static struct {
+    pthread_mutex_t lock;
+    mount_inode *in;   /* the next file, held by one lookup */
+    cache_stream *s;   /* its stream, which queued its read-ahead */
+    const void *from;  /* the file whose end started it (compared only) */
+} mount_next = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL};
+
+static void mount_next_set(mount_fs *fs, mount_inode *in, cache_stream *s,
+                           const void *from)
+{
+    pthread_mutex_lock(&mount_next.lock);
+    mount_next.from = from;
+    mount_inode *old = mount_next.in;
+    cache_stream *olds = mount_next.s;
+    mount_next.in = in;
+    mount_next.s = s;
+    pthread_mutex_unlock(&mount_next.lock);
+    if (olds)
+        cache_stream_close(fs->cache, olds);
+    if (old)
+        mount_inode_unref(fs, old, 1);
+}
+
+/* The presented name of the container after path (a container's source
+ * path) in its folder, by name.
+ * @return 1 with dir (the folder, "." at the top) and name filled, or 0. */
+static int mount_next_name(mount_fs *fs, const char *path, char *dir,
+                           size_t dcap, char *name, size_t ncap)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        snprintf(dir, dcap, "%.*s", (int)(slash - path), path);
+    else
+        snprintf(dir, dcap, ".");
+    int fd = openat(fs->src_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dp = fd < 0 ? NULL : fdopendir(fd);
+    if (!dp) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    size_t wcl = strlen(MOUNT_SUFFIX_WC);
+    char best[NAME_MAX + 1] = "";
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        size_t nl = strlen(de->d_name);
+        if (!mount_has_suffix(de->d_name, nl, MOUNT_SUFFIX_WC) ||
+            (de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
+            strcmp(de->d_name, base) <= 0 ||
+            (*best && strcmp(de->d_name, best) >= 0))
+            continue;
+        snprintf(best, sizeof best, "%s", de->d_name);
+    }
+    closedir(dp);
+    size_t bl = strlen(best);
+    if (!bl || bl - wcl + strlen(MOUNT_SUFFIX_ST) >= ncap)
+        return 0;
+    snprintf(name, ncap, "%.*s%s", (int)(bl - wcl), best, MOUNT_SUFFIX_ST);
+    return 1;
+}
+
+/* The container at path (inode in, which may be gone: compared, never
+ * read) was read to its end: start on the next container of its folder. */
+static void mount_next_start(mount_fs *fs, const char *path,
+                             const void *in)
+{
+    pthread_mutex_lock(&mount_next.lock);
+    int busy = mount_next.from == in; /* its end was read already */
+    if (!busy)
+        mount_next.from = in;
+    pthread_mutex_unlock(&mount_next.lock);
+    if (busy)
+        return;
+    char dir[PATH_MAX], name[NAME_MAX + 1];
+    mount_inode parent = {.path = dir};
+    struct fuse_entry_param e;
+    mount_inode *next = NULL;
+    cache_stream *s = NULL;
+    if (mount_next_name(fs, path, dir, sizeof dir, name, sizeof name) &&
+        !mount_do_lookup(fs, &parent, name, &e)) {
+        next = (mount_inode *)(uintptr_t)e.ino;
+        if (!next->container || cache_stream_open(fs->cache, next->cf, &s)) {
+            mount_inode_unref(fs, next, 1);
+            next = NULL;
+            s = NULL;
+        } else {
+            cache_stream_start(fs->cache, s);
+        }
+    }
+    /* With no next file the last one is let go too: nothing stays held
+     * once the folder is read. */
+    mount_next_set(fs, next, s, in);
+}
+
+static void mount_op_destroy(void *userdata)
+{
+    mount_next_set(userdata, NULL, NULL, NULL);
+}
+
 /* ---- operations ------------------------------------------------------------------ */
 
 static void mount_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -211,9 +320,17 @@ static void mount_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
         fuse_reply_err(req, mount_errno((int)r));
         return;
     }
+    /* Once replied to, the file may be released and its inode forgotten
+     * by other threads: what the next-file start needs is taken first. */
+    char path[PATH_MAX];
+    const mount_inode *in = mf->in;
+    int at_end = r > 0 && v.end >= wcodec_size(in->w) &&
+                 snprintf(path, sizeof path, "%s", in->path) < PATH_MAX;
     /* Straight from the cached chunks to the kernel: no copy here. */
     fuse_reply_iov(req, v.iov, v.n);
     cache_view_put(fs->cache, &v);
+    if (at_end)
+        mount_next_start(fs, path, in);
 }
 
 static void mount_op_release(fuse_req_t req, fuse_ino_t ino,
@@ -483,6 +600,7 @@ static void mount_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 
 const struct fuse_lowlevel_ops mount_ops = {
     .init = mount_op_init,
+    .destroy = mount_op_destroy,
     .lookup = mount_op_lookup,
     .forget = mount_op_forget,
     .forget_multi = mount_op_forget_multi,

@@ -179,8 +179,10 @@ static void run_readers(cache *c, cache_file *f, reader_arg *a, int n)
 
 static void test_thrash(wcodec *w)
 {
-    /* 1 MiB of 4 KiB chunks against 6 readers: constant eviction. */
-    const uint64_t cap = 1u << 20;
+    /* 1 MiB of small chunks (2 MiB, the smallest huge-page arena, of
+     * 256 KiB ones) against 6 readers: constant eviction. */
+    const uint64_t cap = wcodec_chunk_size(w) >= (256u << 10) ? 2u << 20
+                                                               : 1u << 20;
     cache *c = new_cache(cap, 256u << 10, 2);
     cache_file *f;
     cache_file_add(c, w, &f);
@@ -199,7 +201,8 @@ static void test_thrash(wcodec *w)
     uint64_t bound = cap + 6 * ((1u << 20) / cs + 2) * cs;
     CHECK(st.peak_bytes <= bound, "peak %llu > bound %llu",
           (unsigned long long)st.peak_bytes, (unsigned long long)bound);
-    CHECK(st.evictions > 0, "no evictions with a 1 MiB cache");
+    CHECK(st.evictions > 0, "no evictions with a %llu KiB cache",
+          (unsigned long long)(cap >> 10));
     CHECK(st.errors == 0, "decode errors: %llu", (unsigned long long)st.errors);
     printf("thrash: hits %llu waits %llu misses %llu prefetched %llu/%llu "
            "evictions %llu peak %llu KiB\n",
@@ -383,6 +386,18 @@ int main(void)
     /* Chunks of 64 KiB and more live in buffers of their own mapping. */
     po.chunk_size = 64u << 10;
     po.force = 1;
+    if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
+        fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
+        return 1;
+    }
+    printf("container: %llu chunks of %u\n",
+           (unsigned long long)wcodec_chunk_count(w), wcodec_chunk_size(w));
+    test_thrash(w);
+    test_prefetch(w);
+    wcodec_close(w);
+    /* 256 KiB chunks (the default) live in the huge-page arena, and their
+     * buffers are reused across evictions and removed files. */
+    po.chunk_size = 256u << 10;
     if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
         fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
         return 1;
