@@ -8,12 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 static inline uint16_t rd16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -223,15 +217,10 @@ void rans_merge_joint(const uint8_t *sym, const uint8_t *raw7, size_t n,
 static int rans_decode_scalar(const rans_dtab *t, const uint8_t *src,
                               size_t len, uint8_t *dst, size_t n)
 {
-    if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
-        return -1;
     const uint32_t *tab = t->slot;
     uint32_t x[RANS_LANES];
-    for (int l = 0; l < RANS_LANES; l++) {
-        x[l] = rd32(src + 4 * l);
-        if (x[l] < RANS_L)
-            return -1;
-    }
+    if (rans_states_load(src, len, x))
+        return -1;
     const uint8_t *p = src + RANS_HEADER_BYTES;
     const uint8_t *end = src + len;
 

@@ -7,12 +7,6 @@
 #include "rans.h"
 #include "rans_simd.h"
 
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 /* For each 8-bit renorm mask, the source word for each lane that reads:
  * lanes that read take consecutive words in lane order. */
 static uint32_t rans_perm8[256][8];
@@ -34,15 +28,10 @@ rans_avx2_impl(const rans_dtab *t, const uint8_t *src, size_t len,
                uint8_t *dst, size_t n, const uint8_t *sm, uint8_t *tmp,
                enum rans_merge how, unsigned base)
 {
-    if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
-        return -1;
     const uint32_t *tab = t->slot;
     uint32_t x[RANS_LANES];
-    for (int l = 0; l < RANS_LANES; l++) {
-        x[l] = rd32(src + 4 * l);
-        if (x[l] < RANS_L)
-            return -1;
-    }
+    if (rans_states_load(src, len, x))
+        return -1;
     const uint8_t *p = src + RANS_HEADER_BYTES;
     const uint8_t *end = src + len;
 

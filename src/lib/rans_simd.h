@@ -14,6 +14,24 @@
 /* Include rans.h before this file: rans.h is the coder's contract and
  * rans.c includes this one, so it does not include rans.h back. */
 
+/* A block's header: RANS_LANES little-endian u32 initial states, each at
+ * least RANS_L, then an even number of bytes of 16-bit words. Loads x[]
+ * and returns 0, or -1 for a malformed block. (The AVX-512 decoder checks
+ * the same with two vector loads.) */
+static inline int rans_states_load(const uint8_t *src, size_t len,
+                                   uint32_t *x)
+{
+    if (len < RANS_HEADER_BYTES || ((len - RANS_HEADER_BYTES) & 1))
+        return -1;
+    for (int l = 0; l < RANS_LANES; l++) {
+        x[l] = (uint32_t)src[4 * l] | (uint32_t)src[4 * l + 1] << 8 |
+               (uint32_t)src[4 * l + 2] << 16 | (uint32_t)src[4 * l + 3] << 24;
+        if (x[l] < RANS_L)
+            return -1;
+    }
+    return 0;
+}
+
 /* Scalar decode of groups g.. (g a multiple of RANS_LANES) of a block whose
  * states are x[] and next word is at p; checks that the block ends exactly
  * at end with every state back at RANS_L. 0 or -1. */
