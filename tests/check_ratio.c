@@ -8,7 +8,6 @@
  * room for overhead, not for a codec that stopped coding a plane).
  * Skipped (TAP "1..0 # SKIP") where there is no corpus. */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +22,6 @@ static char *corpus;
 static char **files;
 static int nfiles;
 static char *root;
-
-static int is_st(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return n > 12 && !strcmp(e->d_name + n - 12, ".safetensors");
-}
 
 START_TEST(corpus_ratio)
 {
@@ -78,24 +71,11 @@ END_TEST
 
 int main(void)
 {
-    const char *env = getenv("WCODEC_CORPUS");
-    const char *sr = getenv("WCODEC_SOURCE_ROOT");
-    if (env && *env)
-        corpus = strdup(env);
-    else if (asprintf(&corpus, "%s/../shared/corpus", sr ? sr : ".") < 0)
-        abort();
-    struct dirent **list;
-    nfiles = scandir(corpus, &list, is_st, alphasort);
-    if (nfiles <= 0) {
+    nfiles = tu_corpus_files(&corpus, &files);
+    if (!nfiles) {
         printf("1..0 # SKIP no .safetensors corpus at %s\n", corpus);
         return 0;
     }
-    files = malloc((size_t)nfiles * sizeof *files);
-    for (int i = 0; i < nfiles; i++) {
-        files[i] = strdup(list[i]->d_name);
-        free(list[i]);
-    }
-    free(list);
     root = tu_tmpdir();
 
     Suite *s = suite_create("ratio");

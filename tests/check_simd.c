@@ -17,7 +17,6 @@
  *     (rans_decode_pair, both orders), with the single calls' verdicts.
  * A path the CPU lacks is skipped with a note in the TAP output. */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,12 +264,6 @@ static char *corpus, *root;
 static char **files;
 static int nfiles;
 
-static int is_st(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return n > 12 && !strcmp(e->d_name + n - 12, ".safetensors");
-}
-
 /* Pack src, then decode every chunk on every path; all must equal the
  * scalar path's bytes and the file. */
 static void sd_container(const char *src, const char *name)
@@ -399,24 +392,8 @@ END_TEST
 
 int main(void)
 {
-    const char *env = getenv("WCODEC_CORPUS");
-    const char *sr = getenv("WCODEC_SOURCE_ROOT");
-    if (env && *env)
-        corpus = strdup(env);
-    else if (asprintf(&corpus, "%s/../shared/corpus", sr ? sr : ".") < 0)
-        abort();
-    struct dirent **list;
-    nfiles = scandir(corpus, &list, is_st, alphasort);
-    if (nfiles < 0)
-        nfiles = 0;
-    files = malloc((size_t)(nfiles ? nfiles : 1) * sizeof *files);
-    for (int i = 0; i < nfiles; i++) {
-        files[i] = strdup(list[i]->d_name);
-        free(list[i]);
-    }
-    if (nfiles)
-        free(list);
-    else
+    nfiles = tu_corpus_files(&corpus, &files);
+    if (!nfiles)
         printf("# no .safetensors corpus at %s: corpus case skipped\n",
                corpus);
     note_skips();

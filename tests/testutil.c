@@ -428,3 +428,31 @@ int tu_simd_skip(void)
     printf("1..0 # SKIP WCODEC_SIMD=%s: not on this CPU or build\n", e);
     return 1;
 }
+
+static int tu_is_st(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return n > 12 && !strcmp(e->d_name + n - 12, ".safetensors");
+}
+
+int tu_corpus_files(char **dir, char ***names)
+{
+    const char *env = getenv("WCODEC_CORPUS");
+    const char *sr = getenv("WCODEC_SOURCE_ROOT");
+    if (env && *env)
+        *dir = strdup(env);
+    else if (asprintf(dir, "%s/../shared/corpus", sr ? sr : ".") < 0)
+        abort();
+    struct dirent **list;
+    int n = scandir(*dir, &list, tu_is_st, alphasort);
+    if (n < 0)
+        n = 0;
+    *names = malloc((size_t)(n ? n : 1) * sizeof **names);
+    for (int i = 0; i < n; i++) {
+        (*names)[i] = strdup(list[i]->d_name);
+        free(list[i]);
+    }
+    if (n)
+        free(list);
+    return n;
+}

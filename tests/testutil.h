@@ -56,6 +56,13 @@ int tu_exists(const char *path);
 /* Number of entries in dir other than . and .. */
 int tu_count_entries(const char *dir);
 
+/* ---- the corpus -----------------------------------------------------------
+ * The .safetensors files of $WCODEC_CORPUS, else of
+ * $WCODEC_SOURCE_ROOT/../shared/corpus: *dir gets the folder and *names
+ * its file names in name order (both malloc'd; *names never NULL).
+ * @return how many (0 where there is no corpus). */
+int tu_corpus_files(char **dir, char ***names);
+
 /* ---- XXH3-128 canonical digest of a buffer ------------------------------ */
 void tu_xxh128(const void *p, size_t n, uint8_t out[16]);
 
