@@ -371,42 +371,28 @@ int main(void)
     }
     wcodec_pack_options po;
     wcodec_pack_options_init(&po);
-    po.chunk_size = 4096;
-    wcodec *w;
-    if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
-        fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
-        return 1;
+    /* 4 KiB chunks (also the dedup case); 64 KiB and more live in buffers
+     * of their own mapping; 256 KiB (the default) in the huge-page arena,
+     * their buffers reused across evictions and removed files. */
+    static const uint32_t sizes[] = {4096, 64u << 10, 256u << 10};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        wcodec *w;
+        po.chunk_size = sizes[i];
+        po.force = 1;
+        if (wcodec_pack_file(st_path, wc_path, &po) ||
+            wcodec_open(wc_path, &w)) {
+            fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
+            return 1;
+        }
+        printf("container: %zu bytes, %llu chunks of %u\n", orig_len,
+               (unsigned long long)wcodec_chunk_count(w),
+               wcodec_chunk_size(w));
+        test_thrash(w);
+        if (sizes[i] == 4096)
+            test_dedup(w);
+        test_prefetch(w);
+        wcodec_close(w);
     }
-    printf("container: %zu bytes, %llu chunks of %u\n", orig_len,
-           (unsigned long long)wcodec_chunk_count(w), wcodec_chunk_size(w));
-    test_thrash(w);
-    test_dedup(w);
-    test_prefetch(w);
-    wcodec_close(w);
-    /* Chunks of 64 KiB and more live in buffers of their own mapping. */
-    po.chunk_size = 64u << 10;
-    po.force = 1;
-    if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
-        fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
-        return 1;
-    }
-    printf("container: %llu chunks of %u\n",
-           (unsigned long long)wcodec_chunk_count(w), wcodec_chunk_size(w));
-    test_thrash(w);
-    test_prefetch(w);
-    wcodec_close(w);
-    /* 256 KiB chunks (the default) live in the huge-page arena, and their
-     * buffers are reused across evictions and removed files. */
-    po.chunk_size = 256u << 10;
-    if (wcodec_pack_file(st_path, wc_path, &po) || wcodec_open(wc_path, &w)) {
-        fprintf(stderr, "pack/open: %s\n", wcodec_errdetail());
-        return 1;
-    }
-    printf("container: %llu chunks of %u\n",
-           (unsigned long long)wcodec_chunk_count(w), wcodec_chunk_size(w));
-    test_thrash(w);
-    test_prefetch(w);
-    wcodec_close(w);
     po.chunk_size = 4096;
     if (wcodec_pack_file(st_path, wc_path, &po)) {
         fprintf(stderr, "pack: %s\n", wcodec_errdetail());
