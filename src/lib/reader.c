@@ -412,6 +412,70 @@ static int wc_span_grow(wc_tls *t, size_t need)
     return 0;
 }
 
+/* The error of a payload read of chunk k that returned r (-errno, or a
+ * short count). */
+static int wc_payload_fail(wcodec *w, uint64_t k, ssize_t r)
+{
+    if (r < 0)
+        return wc_fail(WCODEC_E_IO, "%s: chunk %llu: %s", w->name,
+                       (unsigned long long)k, strerror((int)-r));
+    uint64_t doff;
+    uint32_t dlen;
+    wcodec_chunk_extent(w, k, &doff, &dlen);
+    return wc_fail(WCODEC_E_TRUNCATED,
+                   "%s: chunk %llu (bytes %llu..%llu): container truncated",
+                   w->name, (unsigned long long)k, (unsigned long long)doff,
+                   (unsigned long long)(doff + dlen));
+}
+
+/* Direct reads cover whole aligned blocks: the buffer bytes that n payload
+ * bytes at off take. */
+static size_t wc_direct_span(uint64_t off, size_t n)
+{
+    uint64_t a = off & ~(uint64_t)(WC_DIRECT_ALIGN - 1);
+    return (size_t)((off + n - a + WC_DIRECT_ALIGN - 1) &
+                    ~(uint64_t)(WC_DIRECT_ALIGN - 1));
+}
+
+size_t wc_run_buffer_size(size_t n)
+{
+    return n + 2 * WC_DIRECT_ALIGN;
+}
+
+/* Read the n payload bytes at off with direct I/O into the page-aligned
+ * buf of cap >= wc_direct_span bytes. @return where the bytes are, or NULL
+ * with *r the result (-EINVAL: this file system takes no direct I/O). */
+static const uint8_t *wc_direct_read(wcodec *w, uint8_t *buf, uint64_t off,
+                                     size_t n, ssize_t *r)
+{
+    uint64_t a = off & ~(uint64_t)(WC_DIRECT_ALIGN - 1);
+    *r = wc_pread_all(w->dfd, buf, wc_direct_span(off, n), a);
+    return *r >= (ssize_t)(off + n - a) ? buf + (off - a) : NULL;
+}
+
+const uint8_t *wc_run_read(wcodec *w, uint8_t *buf, uint64_t off, size_t n,
+                           uint64_t k, int *rc)
+{
+    ssize_t r;
+    if (!n)
+        return buf;
+    if (__atomic_load_n(&w->direct, __ATOMIC_RELAXED)) {
+        const uint8_t *p = wc_direct_read(w, buf, off, n, &r);
+        if (p)
+            return p;
+        if (r != -EINVAL) {
+            *rc = wc_payload_fail(w, k, r);
+            return NULL;
+        }
+        __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);
+    }
+    r = wc_pread_all(w->fd, buf, n, off);
+    if (r == (ssize_t)n)
+        return buf;
+    *rc = wc_payload_fail(w, k, r);
+    return NULL;
+}
+
 /* Read the n payload bytes at off, for chunk k (named in errors): into buf,
  * or, with buf NULL or direct reads on, into the thread's span buffer.
  * @return where the bytes are, or NULL with the error set in *rc. */
@@ -423,18 +487,17 @@ static const uint8_t *wc_payload_read(wcodec *w, wc_tls *t, uint8_t *buf,
     if (!n) /* an empty payload (a constant chunk): nothing to read */
         return buf ? buf : (const uint8_t *)"";
     if (__atomic_load_n(&w->direct, __ATOMIC_RELAXED)) {
-        uint64_t a = off & ~(uint64_t)(WC_DIRECT_ALIGN - 1);
-        size_t need = (size_t)(off + n - a);
-        size_t span = (need + WC_DIRECT_ALIGN - 1) & ~(size_t)(WC_DIRECT_ALIGN - 1);
-        if (wc_span_grow(t, span)) {
+        if (wc_span_grow(t, wc_direct_span(off, n))) {
             *rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
             return NULL;
         }
-        r = wc_pread_all(w->dfd, t->span, span, a);
-        if (r >= (ssize_t)need)
-            return t->span + (off - a);
-        if (r != -EINVAL) /* short, or an I/O error */
-            goto fail;
+        const uint8_t *p = wc_direct_read(w, t->span, off, n, &r);
+        if (p)
+            return p;
+        if (r != -EINVAL) { /* short, or an I/O error */
+            *rc = wc_payload_fail(w, k, r);
+            return NULL;
+        }
         /* This file system takes no direct I/O: use the page cache. */
         __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);
     }
@@ -448,20 +511,7 @@ static const uint8_t *wc_payload_read(wcodec *w, wc_tls *t, uint8_t *buf,
     r = wc_pread_all(w->fd, buf, n, off);
     if (r == (ssize_t)n)
         return buf;
-fail:
-    if (r < 0) {
-        *rc = wc_fail(WCODEC_E_IO, "%s: chunk %llu: %s", w->name,
-                      (unsigned long long)k, strerror((int)-r));
-    } else {
-        uint64_t doff;
-        uint32_t dlen;
-        wcodec_chunk_extent(w, k, &doff, &dlen);
-        *rc = wc_fail(WCODEC_E_TRUNCATED,
-                      "%s: chunk %llu (bytes %llu..%llu): container truncated",
-                      w->name, (unsigned long long)k,
-                      (unsigned long long)doff,
-                      (unsigned long long)(doff + dlen));
-    }
+    *rc = wc_payload_fail(w, k, r);
     return NULL;
 }
 
@@ -532,6 +582,48 @@ int wcodec_chunk_decode(wcodec *w, uint64_t k, void *dst)
     return p ? wc_chunk_finish(w, t, k, p, dst) : rc;
 }
 
+uint64_t wc_run_extent(const wcodec *w, uint64_t first, uint64_t count,
+                       size_t max, uint64_t *off, size_t *len)
+{
+    const wc_chunk *c0 = &w->chunk[first];
+    uint64_t j = 1, end = c0->offset + c0->csize;
+    while (j < count) {
+        const wc_chunk *cj = &w->chunk[first + j];
+        if (cj->offset != end || end + cj->csize - c0->offset > max)
+            break;
+        end += cj->csize;
+        j++;
+    }
+    *off = c0->offset;
+    *len = (size_t)(end - c0->offset);
+    return j;
+}
+
+int wc_run_decode(wcodec *w, uint64_t first, uint64_t count,
+                  const uint8_t *p, uint8_t *const dst[])
+{
+    wc_tls *t = wc_tls_get(w);
+    if (!t)
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+    uint64_t base = w->chunk[first].offset;
+    for (uint64_t k = 0; k < count; k++) {
+        const uint8_t *q = p + (w->chunk[first + k].offset - base);
+        /* Two coded chunks at a time: their rANS blocks decode interleaved
+         * (wc_chunk_decode_pair), nearly twice as fast as one after the
+         * other. A failed pair is redone chunk by chunk, so the error
+         * names the chunk. */
+        if (k + 1 < count &&
+            wc_chunk_pair(w, t, first + k, q, dst[k], dst[k + 1]) == 0) {
+            k++;
+            continue;
+        }
+        int rc = wc_chunk_finish(w, t, first + k, q, dst[k]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
                   uint8_t *const dst[])
 {
@@ -543,43 +635,23 @@ int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
     if (!t)
         return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
     for (uint64_t i = 0; i < count;) {
-        /* The longest run of back-to-back payloads from chunk first + i. */
-        const wc_chunk *c0 = &w->chunk[first + i];
-        uint64_t j = i + 1, end = c0->offset + c0->csize;
-        while (j < count) {
-            const wc_chunk *cj = &w->chunk[first + j];
-            if (cj->offset != end || end + cj->csize - c0->offset > WC_RUN_MAX)
-                break;
-            end += cj->csize;
-            j++;
-        }
+        /* The longest run of back-to-back payloads from chunk first + i,
+         * read at once. */
+        uint64_t off;
+        size_t len;
+        uint64_t j = wc_run_extent(w, first + i, count - i, WC_RUN_MAX, &off,
+                                   &len);
         int rc = 0;
-        const uint8_t *p = wc_payload_read(w, t, NULL, c0->offset,
-                                           (size_t)(end - c0->offset),
-                                           first + i, &rc);
-        for (uint64_t k = i; k < j; k++) {
-            /* Two coded chunks at a time: their rANS blocks decode
-             * interleaved (wc_chunk_decode_pair), nearly twice as fast as
-             * one after the other. A failure is redone chunk by chunk below,
-             * so the error names the chunk. */
-            if (p && k + 1 < j && wc_chunk_pair(w, t, first + k,
-                                                p + (w->chunk[first + k].offset -
-                                                     c0->offset),
-                                                dst[k], dst[k + 1]) == 0) {
-                k++;
-                continue;
-            }
-            /* A short or failed read is retried chunk by chunk, so the
-             * error names the chunk it hits. */
-            rc = p ? wc_chunk_finish(w, t, first + k,
-                                     p + (w->chunk[first + k].offset -
-                                          c0->offset),
-                                     dst[k])
-                   : wcodec_chunk_decode(w, first + k, dst[k]);
-            if (rc)
+        const uint8_t *p = wc_payload_read(w, t, NULL, off, len, first + i,
+                                           &rc);
+        /* A short or failed read is retried chunk by chunk, so the error
+         * names the chunk it hits. */
+        for (uint64_t k = 0; !p && k < j; k++)
+            if ((rc = wcodec_chunk_decode(w, first + i + k, dst[i + k])))
                 return rc;
-        }
-        i = j;
+        if (p && (rc = wc_run_decode(w, first + i, j, p, dst + i)))
+            return rc;
+        i += j;
     }
     return 0;
 }

@@ -38,4 +38,24 @@ void wc_reader_set_direct(wcodec *w, int dfd);
 int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
                   uint8_t *const dst[]);
 
+/* A run read by its caller (the mount reads runs on threads of their own,
+ * several at a time, and decodes them on others):
+ * wc_run_extent: of chunks first..first+count-1, how many from first have
+ *   payloads back to back within max bytes (at least 1); *off and *len are
+ *   their payload bytes in the file.
+ * wc_run_buffer_size: the bytes of a page-aligned buffer that a read of n
+ *   payload bytes needs (direct reads cover whole blocks).
+ * wc_run_read: read the n payload bytes at off into buf (page aligned, of
+ *   wc_run_buffer_size(n) bytes), chunk k named in errors. @return where
+ *   the bytes are in buf, or NULL with the error code in *rc.
+ * wc_run_decode: decode chunks first..first+count-1 from their payloads at
+ *   p (chunk first's) into dst[], checksums checked. */
+uint64_t wc_run_extent(const wcodec *w, uint64_t first, uint64_t count,
+                       size_t max, uint64_t *off, size_t *len);
+size_t wc_run_buffer_size(size_t n);
+const uint8_t *wc_run_read(wcodec *w, uint8_t *buf, uint64_t off, size_t n,
+                           uint64_t k, int *rc);
+int wc_run_decode(wcodec *w, uint64_t first, uint64_t count,
+                  const uint8_t *p, uint8_t *const dst[]);
+
 #endif
