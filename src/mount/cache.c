@@ -13,6 +13,7 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,9 +23,27 @@
 
 #define CACHE_READAHEAD_MIN (2ull << 20) /* first window of a run */
 #define CACHE_BATCH_MAX 32               /* chunks per GPU prefetch batch */
-/* Chunks per CPU prefetch job: their payloads come in one read (a few
- * MiB), while a reader waiting on the first waits only a few ms more. */
+/* Chunks a reader decodes itself from one payload read. */
 #define CACHE_BATCH_CPU 8
+/* CPU read-ahead runs in two stages, so that the disk and both cores stay
+ * busy at once: a prefetch thread reads the payloads of up to
+ * CACHE_SPAN_CHUNKS queued chunks (at most CACHE_SPAN_BYTES) with one
+ * direct read, up to CACHE_IO_DEPTH such reads in flight; the span's
+ * chunks are then decoded two at a time (a pair decodes interleaved) by
+ * whichever threads are free, oldest span first. Measured on a virtio disk
+ * (2-core EPYC VM): one direct read of 4 MiB takes about as long as two of
+ * 1 MiB, and 4 in flight read 1.4-1.7 GB/s against 0.5 for the single
+ * 1.4 MB read per 8-chunk job that each thread used to make before
+ * decoding it. */
+#define CACHE_SPAN_BYTES (4u << 20)
+#define CACHE_SPAN_FIRST (1u << 20)
+/* Span buffers are part of cache_size: each takes a 64th of it, at most
+ * CACHE_SPAN_BYTES (6 x 4 MiB of 256 MiB), and the chunks get the rest. */
+#define CACHE_SPAN_SHARE 64
+#define CACHE_SPAN_CHUNKS 64
+#define CACHE_IO_DEPTH 4
+#define CACHE_SPANS (CACHE_IO_DEPTH + 2) /* span buffers, reads + decodes */
+#define CACHE_DECODE_STEP 2
 
 enum { ENTRY_LOADING, ENTRY_READY, ENTRY_FAILED };
 
@@ -78,6 +97,21 @@ struct cache_stream {
     cache_track t[CACHE_TRACKS];
 };
 
+/* A span: the payloads of consecutive chunks of one file, read at once,
+ * whose chunks are handed out to decode (see CACHE_SPAN_BYTES). */
+typedef struct cache_span {
+    cache_file *f;
+    uint64_t first;        /* its first chunk */
+    unsigned n;            /* chunks */
+    unsigned next;         /* the next chunk to hand out */
+    unsigned busy;         /* decodes running */
+    const uint8_t *p;      /* the payload of chunk first, in buf */
+    uint8_t *buf;          /* page aligned, for direct reads */
+    size_t cap;
+    struct cache_span *link; /* free list, or the list of read spans */
+    cache_entry *ent[CACHE_SPAN_CHUNKS];
+} cache_span;
+
 struct cache {
     cache_config cfg;
     pthread_mutex_t lock;
@@ -100,6 +134,13 @@ struct cache {
     cache_job *q; /* ring */
     size_t qcap, qhead, qlen;
     cache_file files; /* sentinel of the list of registered files */
+    cache_span span[CACHE_SPANS];
+    cache_span *span_free;
+    cache_span *ready, *ready_tail; /* read, with chunks to hand out */
+    unsigned nio;                   /* span reads in flight */
+    size_t span_bytes, span_first;  /* most payload bytes of a span read,
+                                       and of a file's first */
+    uint64_t capacity; /* for chunks: cache_size less the span buffers */
     pthread_t *thr;
     unsigned nthr;
     int stop;
@@ -183,7 +224,7 @@ static void cache_lru_place(cache *c, cache_entry *e, int cold)
 
 static void cache_arena_init(cache *c)
 {
-    size_t len = (size_t)(c->cfg.capacity / CACHE_HUGE * CACHE_HUGE);
+    size_t len = (size_t)(c->capacity / CACHE_HUGE * CACHE_HUGE);
     if (len < CACHE_HUGE)
         return;
     /* Over-map by 2 MiB to align; untouched pages cost nothing. */
@@ -321,7 +362,7 @@ static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
     uint32_t need = f->chunk_size;
     /* A spare or evicted entry of the right size, reused. */
     cache_entry *e = cache_spare_take(c, need);
-    while (c->used + c->spare_bytes + need > c->cfg.capacity) {
+    while (c->used + c->spare_bytes + need > c->capacity) {
         if (c->spare) { /* spares hold nothing: they go first */
             cache_spare_free_one(c);
             continue;
@@ -338,7 +379,7 @@ static cache_entry *cache_reserve(cache *c, cache_file *f, uint64_t k,
         else
             cache_entry_free(c, r);
     }
-    if (prefetch && c->used + need > c->cfg.capacity) {
+    if (prefetch && c->used + need > c->capacity) {
         if (e)
             cache_entry_free(c, e);
         return NULL;
@@ -534,13 +575,16 @@ static uint64_t cache_enqueue(cache *c, cache_stream *s, int ti,
 }
 
 /* Note a read of [off, off + len) on stream s and queue read-ahead for the
- * run it belongs to. @return 1 when the read continues a sequential run. */
+ * run it belongs to; *ahead_end is where that run's read-ahead is queued
+ * up to (at least off + len). @return 1 when the read continues a
+ * sequential run. */
 static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
-                             uint64_t len)
+                             uint64_t len, uint64_t *ahead_end)
 {
+    uint64_t end = off + len;
+    *ahead_end = end;
     if (!s)
         return 0;
-    uint64_t end = off + len;
     pthread_mutex_lock(&s->lock);
     s->tick++;
     cache_track *t = NULL, *victim = &s->t[0];
@@ -589,7 +633,12 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
         if (target > s->f->size)
             target = s->f->size;
         uint64_t from = t->ra_end > end ? t->ra_end : end;
-        if (target > from) {
+        /* Queued in steps of half a window at least (or to the end of the
+         * file): one read's worth at a time made every span read as small
+         * as one read (about 1 MB), which the disk serves at half the rate
+         * of 4 MB reads. */
+        if (target > from &&
+            (target - from >= t->window / 2 || target == s->f->size)) {
             pthread_mutex_lock(&c->lock);
             uint64_t reached = cache_enqueue(c, s, (int)(t - s->t), from,
                                              target);
@@ -598,13 +647,16 @@ static int cache_stream_note(cache *c, cache_stream *s, uint64_t off,
                 t->ra_end = reached;
         }
     }
+    if (t->ra_end > *ahead_end)
+        *ahead_end = t->ra_end;
     pthread_mutex_unlock(&s->lock);
     return seq;
 }
 
 void cache_stream_start(cache *c, cache_stream *s)
 {
-    cache_stream_note(c, s, 0, 0);
+    uint64_t ahead_end;
+    cache_stream_note(c, s, 0, 0, &ahead_end);
 }
 
 /* Has the run that queued j read past its chunk already? (Prefetch lags
@@ -618,78 +670,205 @@ static int cache_job_stale(const cache_job *j)
     return coff + clen <= next;
 }
 
-/* Prefetch thread: decode queued runs of consecutive chunks of one file,
- * up to CACHE_BATCH_CPU on the CPU (one payload read each, decoded
- * straight into the entries) or CACHE_BATCH_MAX on a GPU (one batch). */
+/* Reserve, as LOADING read-ahead, the chunk of the job at the queue's head
+ * and the queued chunks of its file that follow it, up to max chunks and,
+ * with bytes, whose payloads lie back to back within bytes. Cache lock
+ * held. @return the entries in run[] (0: the head job was dropped), their
+ * file in *fp and first chunk in *first. */
+static unsigned cache_take_run(cache *c, cache_entry **run, unsigned max,
+                               size_t bytes, cache_file **fp, uint64_t *first)
+{
+    cache_job j = cache_queue_pop(c);
+    cache_file *f = j.f;
+    *fp = f;
+    *first = j.chunk;
+    if (cache_lookup(c, f, j.chunk) || cache_job_stale(&j)) {
+        c->ahead -= f->chunk_size;
+        c->st.prefetch_skipped++;
+        return 0;
+    }
+    unsigned n = 0;
+    for (;;) {
+        cache_entry *e = cache_reserve(c, f, j.chunk + n, 1);
+        if (!e) {
+            c->ahead -= f->chunk_size;
+            c->st.prefetch_skipped++;
+            break;
+        }
+        e->ahead = 1; /* its bytes were counted in c->ahead when queued */
+        e->by_prefetch = 1;
+        run[n++] = e;
+        uint64_t off;
+        size_t len;
+        if (n == max || !c->qlen || c->q[c->qhead].f != f ||
+            c->q[c->qhead].chunk != j.chunk + n ||
+            cache_lookup(c, f, j.chunk + n) ||
+            cache_job_stale(&c->q[c->qhead]) ||
+            (bytes && wc_run_extent(f->w, j.chunk, n + 1, bytes, &off,
+                                    &len) <= n))
+            break;
+        cache_queue_pop(c);
+    }
+    return n;
+}
+
+/* Read the payloads of the next queued run into a free span and put it on
+ * the list of read spans. Cache lock held, dropped during the read. */
+static void cache_span_read(cache *c)
+{
+    cache_span *sp = c->span_free;
+    cache_file *f;
+    uint64_t first;
+    /* A file's first span is short: a reader opening the file waits for
+     * it whole. */
+    unsigned n = cache_take_run(c, sp->ent, CACHE_SPAN_CHUNKS,
+                                c->q[c->qhead].chunk ? c->span_bytes
+                                                     : c->span_first,
+                                &f, &first);
+    if (!n)
+        return;
+    c->span_free = sp->link;
+    sp->f = f;
+    sp->first = first;
+    sp->n = n;
+    sp->next = 0;
+    sp->busy = 0;
+    c->nio++;
+    pthread_mutex_unlock(&c->lock);
+    uint64_t off;
+    size_t len;
+    wc_run_extent(f->w, first, n, SIZE_MAX, &off, &len);
+    int rc = 0;
+    size_t need = wc_run_buffer_size(len);
+    if (need > sp->cap) {
+        /* From mmap: page aligned for direct reads, given back whole. */
+        if (sp->buf)
+            munmap(sp->buf, sp->cap);
+        sp->cap = need > wc_run_buffer_size(c->span_bytes)
+                      ? need
+                      : wc_run_buffer_size(c->span_bytes);
+        sp->buf = mmap(NULL, sp->cap, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (sp->buf == MAP_FAILED) {
+            sp->buf = NULL;
+            sp->cap = 0;
+            rc = wc_fail(WCODEC_E_NOMEM, "out of memory for a read");
+        }
+    }
+    sp->p = rc ? NULL : wc_run_read(f->w, sp->buf, off, len, first, &rc);
+    pthread_mutex_lock(&c->lock);
+    c->nio--;
+    if (!sp->p) {
+        /* Dropped quietly: the readers that need these chunks decode them
+         * again and report the error themselves. */
+        for (unsigned i = 0; i < n; i++)
+            cache_complete(c, sp->ent[i], rc);
+        sp->link = c->span_free;
+        c->span_free = sp;
+        return;
+    }
+    sp->link = NULL;
+    if (c->ready_tail)
+        c->ready_tail->link = sp;
+    else
+        c->ready = sp;
+    c->ready_tail = sp;
+    /* This thread decodes the first pair; wake others for the rest. */
+    for (unsigned i = CACHE_DECODE_STEP; i < n && i / CACHE_DECODE_STEP < c->nthr;
+         i += CACHE_DECODE_STEP)
+        pthread_cond_signal(&c->work);
+}
+
+/* Decode the next chunks of the oldest read span. Cache lock held, dropped
+ * during the decode. */
+static void cache_span_decode(cache *c)
+{
+    cache_span *sp = c->ready;
+    unsigned k = sp->next;
+    unsigned m = sp->n - k < CACHE_DECODE_STEP ? sp->n - k : CACHE_DECODE_STEP;
+    sp->next += m;
+    if (sp->next == sp->n) {
+        c->ready = sp->link;
+        if (!c->ready)
+            c->ready_tail = NULL;
+    }
+    sp->busy++;
+    pthread_mutex_unlock(&c->lock);
+    const wcodec *w = sp->f->w;
+    uint8_t *dst[CACHE_DECODE_STEP];
+    for (unsigned i = 0; i < m; i++)
+        dst[i] = sp->ent[k + i]->data;
+    int rc = wc_run_decode(sp->f->w, sp->first + k, m,
+                           sp->p + (w->chunk[sp->first + k].offset -
+                                    w->chunk[sp->first].offset),
+                           dst);
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < m; i++)
+        cache_complete(c, sp->ent[k + i], rc);
+    if (--sp->busy == 0 && sp->next == sp->n) {
+        sp->link = c->span_free;
+        c->span_free = sp;
+        if (c->qlen) /* a read may have waited for a free span */
+            pthread_cond_signal(&c->work);
+    }
+}
+
+/* Decode a queued run of up to CACHE_BATCH_MAX chunks as one GPU batch.
+ * Cache lock held, dropped during the decode. */
+static void cache_gpu_batch(cache *c, uint8_t **staging, size_t *staging_cap)
+{
+    cache_entry *run[CACHE_BATCH_MAX];
+    cache_file *f;
+    uint64_t first;
+    unsigned n = cache_take_run(c, run, CACHE_BATCH_MAX, 0, &f, &first);
+    if (!n)
+        return;
+    pthread_mutex_unlock(&c->lock);
+    int rc;
+    if (n == 1) {
+        rc = cache_decode(c, f, first, 1, run[0]->data);
+    } else {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += run[i]->len;
+        if (total > *staging_cap) {
+            free(*staging);
+            *staging = malloc(total);
+            *staging_cap = *staging ? total : 0;
+        }
+        rc = *staging ? cache_decode(c, f, first, n, *staging)
+                      : -WCODEC_E_NOMEM;
+        for (size_t i = 0, o = 0; !rc && i < n; o += run[i++]->len)
+            memcpy(run[i]->data, *staging + o, run[i]->len);
+    }
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < n; i++)
+        cache_complete(c, run[i], rc);
+}
+
+/* Prefetch thread. On the CPU: start a span read while fewer than
+ * CACHE_IO_DEPTH are in flight, else decode from the oldest read span; on
+ * a GPU, one batch at a time. At stop, spans read or being read are
+ * still decoded (their entries are LOADING, and waited on). */
 static void *cache_prefetch_main(void *arg)
 {
     cache *c = arg;
     uint8_t *staging = NULL;
     size_t staging_cap = 0;
-    cache_entry *run[CACHE_BATCH_MAX];
     int gpu = c->cfg.device == WCODEC_DEVICE_CUDA;
-    unsigned batch = gpu ? CACHE_BATCH_MAX : CACHE_BATCH_CPU;
     pthread_mutex_lock(&c->lock);
-    while (!c->stop) {
-        if (!c->qlen) {
+    for (;;) {
+        if (gpu && c->qlen && !c->stop)
+            cache_gpu_batch(c, &staging, &staging_cap);
+        else if (!gpu && c->qlen && !c->stop && c->nio < CACHE_IO_DEPTH &&
+                 c->span_free)
+            cache_span_read(c);
+        else if (c->ready)
+            cache_span_decode(c);
+        else if (c->stop)
+            break;
+        else
             pthread_cond_wait(&c->work, &c->lock);
-            continue;
-        }
-        cache_job j = cache_queue_pop(c);
-        cache_file *f = j.f;
-        if (cache_lookup(c, f, j.chunk) || cache_job_stale(&j)) {
-            c->ahead -= f->chunk_size;
-            c->st.prefetch_skipped++;
-            continue;
-        }
-        unsigned n = 0;
-        for (;;) {
-            cache_entry *e = cache_reserve(c, f, j.chunk + n, 1);
-            if (!e) {
-                c->ahead -= f->chunk_size;
-                c->st.prefetch_skipped++;
-                break;
-            }
-            e->ahead = 1; /* its bytes were counted in c->ahead when queued */
-            e->by_prefetch = 1;
-            run[n++] = e;
-            if (n == batch || !c->qlen || c->q[c->qhead].f != f ||
-                c->q[c->qhead].chunk != j.chunk + n ||
-                cache_lookup(c, f, j.chunk + n) ||
-                cache_job_stale(&c->q[c->qhead]))
-                break;
-            cache_queue_pop(c);
-        }
-        if (!n)
-            continue;
-        pthread_mutex_unlock(&c->lock);
-        int rc;
-        if (!gpu) {
-            uint8_t *dst[CACHE_BATCH_CPU];
-            for (unsigned i = 0; i < n; i++)
-                dst[i] = run[i]->data;
-            rc = wc_decode_run(f->w, j.chunk, n, dst);
-        } else if (n == 1) {
-            rc = cache_decode(c, f, j.chunk, 1, run[0]->data);
-        } else {
-            size_t total = 0;
-            for (unsigned i = 0; i < n; i++)
-                total += run[i]->len;
-            if (total > staging_cap) {
-                free(staging);
-                staging = malloc(total);
-                staging_cap = staging ? total : 0;
-            }
-            rc = staging ? cache_decode(c, f, j.chunk, n, staging)
-                         : -WCODEC_E_NOMEM;
-            for (size_t i = 0, o = 0; !rc && i < n; o += run[i++]->len)
-                memcpy(run[i]->data, staging + o, run[i]->len);
-        }
-        pthread_mutex_lock(&c->lock);
-        /* A failed read-ahead is dropped quietly: the reader that needs the
-         * chunk decodes it again and reports the error itself. */
-        for (unsigned i = 0; i < n; i++)
-            cache_complete(c, run[i], rc);
     }
     pthread_mutex_unlock(&c->lock);
     free(staging);
@@ -724,7 +903,7 @@ ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
     v->iov = v->iov_inline;
     v->ent = v->ent_inline;
     v->seq = 0;
-    v->end = off;
+    v->end = v->ahead_end = off;
     if (!len || off >= f->size)
         return 0;
     if (len > f->size - off)
@@ -749,7 +928,7 @@ ssize_t cache_view_get(cache *c, cache_file *f, cache_stream *s, uint64_t off,
         }
     }
     memset(own, 0, (size_t)n);
-    v->seq = (unsigned char)cache_stream_note(c, s, off, len);
+    v->seq = (unsigned char)cache_stream_note(c, s, off, len, &v->ahead_end);
     v->end = off + len;
 
     /* Pass 1: pin what is there, reserve what is not (ours to decode). */
@@ -991,12 +1170,24 @@ int cache_create(const cache_config *cfg, cache **out)
     if (c->cfg.device == WCODEC_DEVICE_AUTO)
         c->cfg.device = wcodec_cuda_available() ? WCODEC_DEVICE_CUDA
                                                 : WCODEC_DEVICE_CPU;
-    c->ahead_max = c->cfg.capacity / 2;
+    /* A span read holds at least one chunk, whatever span_bytes says. */
+    c->span_bytes = c->cfg.capacity / CACHE_SPAN_SHARE;
+    if (c->span_bytes > CACHE_SPAN_BYTES)
+        c->span_bytes = CACHE_SPAN_BYTES;
+    c->span_first = c->span_bytes < CACHE_SPAN_FIRST ? c->span_bytes
+                                                      : CACHE_SPAN_FIRST;
+    c->capacity = c->cfg.capacity -
+                  CACHE_SPANS * (uint64_t)wc_run_buffer_size(c->span_bytes);
+    c->ahead_max = c->capacity / 2;
+    for (int i = CACHE_SPANS - 1; i >= 0; i--) {
+        c->span[i].link = c->span_free;
+        c->span_free = &c->span[i];
+    }
     cache_arena_init(c);
     /* About two buckets per 64 KiB of capacity: short chains for the
      * default chunk size, still fine for small chunks. */
     c->nbucket = 1024;
-    while (c->nbucket < (1u << 20) && c->nbucket < c->cfg.capacity >> 15)
+    while (c->nbucket < (1u << 20) && c->nbucket < c->capacity >> 15)
         c->nbucket *= 2;
     c->bucket = calloc(c->nbucket, sizeof *c->bucket);
     c->lru.next = c->lru.prev = &c->lru;
@@ -1037,6 +1228,9 @@ void cache_destroy(cache *c)
         cache_spare_free_one(c);
     if (c->arena)
         munmap(c->arena, c->arena_len);
+    for (int i = 0; i < CACHE_SPANS; i++)
+        if (c->span[i].buf)
+            munmap(c->span[i].buf, c->span[i].cap);
     free(c->bucket);
     free(c->q);
     free(c->thr);
@@ -1049,6 +1243,11 @@ void cache_destroy(cache *c)
 wcodec_device cache_device(const cache *c)
 {
     return c->cfg.device;
+}
+
+uint64_t cache_readahead(const cache *c)
+{
+    return c->cfg.readahead;
 }
 
 void cache_get_stats(cache *c, cache_stats *st)

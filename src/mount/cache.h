@@ -6,8 +6,10 @@
  *
  * What to know first:
  *  - Memory is bounded: decoded chunks live in buffers whose total stays
- *    within `capacity`; a reader that finds every buffer pinned by other
- *    readers may overshoot by the chunks its own request spans, never more.
+ *    within `capacity` less the read-ahead's payload buffers (a 64th of it
+ *    each, at most 6 x 4 MiB); a reader that finds every buffer pinned by
+ *    other readers may overshoot by the chunks its own request spans,
+ *    never more.
  *  - No chunk is decoded twice at the same time: the first thread to miss a
  *    chunk reserves it, later ones wait for that decode.
  *  - Eviction is LRU over chunks, except that a chunk a sequential stream
@@ -20,8 +22,11 @@
  *    read-ahead and several FUSE threads reorder requests), and
  *    a run read twice in a row gets a read-ahead window that doubles up to
  *    `readahead` bytes, decoded on the prefetch threads; a run that starts
- *    at offset 0 gets the whole window at once. Read-ahead that is queued
- *    or decoded but not read yet is capped at half the capacity.
+ *    at offset 0 gets the whole window at once; the window is topped up in
+ *    steps of half of it. Read-ahead is read from disk in spans of many
+ *    chunks, several at once, and decoded on every prefetch thread.
+ *    Read-ahead that is queued or decoded but not read yet is capped at
+ *    half the capacity.
  *  - Chunk buffers are kept for reuse while the bytes of cached chunks and
  *    kept buffers stay within `capacity`; 256 KiB ones come from one arena
  *    of `capacity` bytes on transparent huge pages.
@@ -48,7 +53,8 @@ typedef struct cache_stream cache_stream;
 typedef struct cache_entry cache_entry;
 
 typedef struct {
-    uint64_t capacity;         /* bytes of decoded chunks kept */
+    uint64_t capacity;         /* bytes of decoded chunks kept, and of the
+                                  read-ahead's payload buffers */
     uint64_t readahead;        /* largest read-ahead window of a stream;
                                   0 = no prefetch */
     unsigned prefetch_threads; /* 0 = no prefetch */
@@ -68,6 +74,8 @@ void cache_destroy(cache *c);
 
 /* The device decodes run on (AUTO resolved). */
 wcodec_device cache_device(const cache *c);
+/* The largest read-ahead window of a stream (cache_config.readahead). */
+uint64_t cache_readahead(const cache *c);
 
 /* Register an open container; the cache uses w but does not own it.
  * @return 0 and *out, or -WCODEC_E_NOMEM. */
@@ -99,6 +107,8 @@ typedef struct {
     unsigned char seq; /* read by a sequential run: chunks read to their end
                           go to the cold end of the LRU */
     uint64_t end;      /* presented-file offset the view ends at */
+    uint64_t ahead_end; /* read-ahead of the view's run queued up to here
+                           (at least end) */
 } cache_view;
 
 /* Pin [off, off + len) of f, decoding the chunks not cached (on this
