@@ -6,6 +6,7 @@
 #                               [--cases LIST] [--work DIR] [--build DIR]
 #                               [--cache-size 256M] [--block 1M]
 #                               [--mount-opts OPTS] [--python PY] [--fresh]
+#                               [--against BUILD]
 #
 # Two folders, served three ways: the plain files, wcodec-mount of the
 # packed folder, squashfuse_ll of a `mksquashfs -comp zstd -b 1M` image.
@@ -18,6 +19,11 @@
 #   mixed-4x    4 readers, each taking the next unread file
 #   mixed-mmap  safetensors.numpy.load_file of every file (it mmaps, so the
 #               bytes come in through page faults), every page touched
+#   mixed-hot   every file of mixed read twice, the kernel's page cache
+#               dropped between (echo 1: the daemons keep what they cached);
+#               the second read is timed. Through wcodec-mount this is the
+#               FUSE path alone (chunks already decoded): the ceiling of the
+#               cold cases. For the plain files it is a cold read.
 #   large, large-4x (4 readers of a quarter each), large-mmap
 # Each case runs --runs times; in each run plain, wcodec and squashfuse are
 # read one after another, the page cache dropped before each read. Printed:
@@ -31,10 +37,14 @@
 # without mksquashfs/squashfuse_ll. Everything is written under --work
 # (default /tmp/wcodec-bench-mount); the inputs, packed folders and image
 # are kept there for the next run (--fresh packs and builds the image anew).
+# --against BUILD mounts the same packed folder a second time with BUILD's
+# wcodec-mount (e.g. a checkout of the last release) and reads it in every
+# run too, as column "ref": two builds compared in one run.
 set -eu
 
 RUNS=3 LARGE=1G LLM=192M WORK=/tmp/wcodec-bench-mount CACHE=256M BLOCK=1M
-FRESH=0 CASES=mixed,mixed-4x,mixed-mmap,large,large-4x,large-mmap MOPTS=""
+FRESH=0 CASES=mixed,mixed-4x,mixed-mmap,mixed-hot,large,large-4x,large-mmap
+MOPTS="" REF=""
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 PY=$ROOT/.venv/bin/python
@@ -51,7 +61,8 @@ while [ $# -gt 0 ]; do
     --mount-opts) MOPTS=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
     --fresh) FRESH=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --against) REF=$2; shift 2 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-mount: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -60,6 +71,8 @@ done
 [ -c /dev/fuse ] || { echo "bench-mount: no /dev/fuse" >&2; exit 1; }
 MOUNT_BIN=$BUILD/src/cli/wcodec-mount
 [ -x "$MOUNT_BIN" ] || { echo "bench-mount: build $MOUNT_BIN first" >&2; exit 1; }
+REF_BIN=${REF:+$REF/src/cli/wcodec-mount}
+[ -z "$REF" ] || [ -x "$REF_BIN" ] || { echo "bench-mount: no $REF_BIN" >&2; exit 1; }
 READ="/usr/bin/python3 $ROOT/scripts/bench-mount-read.py"
 GEN="/usr/bin/python3 $ROOT/scripts/wcodec-genmodel -q --force"
 CORPUS=$ROOT/../shared/corpus
@@ -109,16 +122,17 @@ if [ -n "$(command -v mksquashfs)" ] && [ -n "$(command -v squashfuse_ll)" ]; th
 fi
 
 # ---- mounts ----
-M_WC=$WORK/mnt-wcodec M_SQ=$WORK/mnt-squashfs
-mkdir -p "$M_WC" "$M_SQ"
-WC_PID="" SQ_PID=""
+M_WC=$WORK/mnt-wcodec M_SQ=$WORK/mnt-squashfs M_REF=$WORK/mnt-ref
+mkdir -p "$M_WC" "$M_SQ" "$M_REF"
+WC_PID="" SQ_PID="" REF_PID=""
 cleanup() {
-    for m in "$M_WC" "$M_SQ"; do
+    for m in "$M_WC" "$M_SQ" "$M_REF"; do
         if grep -q " $m " /proc/mounts; then
             fusermount3 -u "$m" 2>>"$LOG" || fusermount3 -uz "$m" || true
         fi
     done
     if [ -n "$WC_PID" ]; then wait "$WC_PID" || true; fi
+    if [ -n "$REF_PID" ]; then wait "$REF_PID" || true; fi
     if [ -n "$SQ_PID" ]; then wait "$SQ_PID" || true; fi
 }
 trap cleanup EXIT INT TERM
@@ -130,6 +144,12 @@ mkfifo "$fifo"
     "$PACKED" "$M_WC" 3>"$fifo" 2>"$WORK/mount.log" &
 WC_PID=$!
 [ "$(head -c1 "$fifo")" = m ] || { echo "wcodec-mount failed:"; cat "$WORK/mount.log"; exit 1; }
+if [ -n "$REF" ]; then
+    "$REF_BIN" -f -o cache_size="$CACHE${MOPTS:+,$MOPTS}" --notify-fd=3 \
+        "$PACKED" "$M_REF" 3>"$fifo" 2>"$WORK/mount-ref.log" &
+    REF_PID=$!
+    [ "$(head -c1 "$fifo")" = m ] || { echo "$REF_BIN failed:"; cat "$WORK/mount-ref.log"; exit 1; }
+fi
 rm -f "$fifo"
 if [ $HAVE_SQ = 1 ]; then
     squashfuse_ll -f "$SQFS" "$M_SQ" &
@@ -156,6 +176,7 @@ measure() {
     case $2 in
     plain) base=$SRC pid="" ;;
     wcodec) base=$M_WC pid=$WC_PID ;;
+    ref) base=$M_REF pid=$REF_PID ;;
     squashfuse) base=$M_SQ pid=$SQ_PID ;;
     esac
     case $1 in
@@ -165,6 +186,7 @@ measure() {
     case $1 in
     *-4x) how="par 4" r="$READ" ;;
     *-mmap) how=mmap r="$PY $ROOT/scripts/bench-mount-read.py" ;;
+    *-hot) how=hot r="$READ" ;;
     *) how=seq r="$READ" ;;
     esac
     drop
@@ -185,6 +207,7 @@ rm -rf "$WORK/m"
 mkdir -p "$WORK/m"
 srcs="plain wcodec"
 [ $HAVE_SQ = 1 ] && srcs="$srcs squashfuse"
+[ -n "$REF" ] && srcs="$srcs ref"
 say "inputs: mixed $(du -sb "$SRC/mixed" | awk '{ printf "%.0f MB", $1 / 1e6 }') in $(ls "$SRC/mixed"/*.safetensors | wc -l) files" \
     "(wcodec $(du -sb "$PACKED/mixed" | awk '{ printf "%.0f MB", $1 / 1e6 }')), large" \
     "$(stat -c %s "$SRC/large/model.safetensors" | awk '{ printf "%.2f GiB", $1 / 1073741824 }') bf16" \
@@ -210,6 +233,12 @@ for cs in $(echo "$CASES" | tr ',' ' '); do
         "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.plain")" \
         "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.wcodec")" \
         "$([ -f "$WORK/m/$cs.squashfuse" ] && awk '{ printf "%s ", $1 }' "$WORK/m/$cs.squashfuse")")"
+    if [ -f "$WORK/m/$cs.ref" ]; then
+        r=$(col "$WORK/m/$cs.ref" 1)
+        say "$(printf '%-12s   ref %s GB/s, wcodec/ref %s, ref s/GiB %s; runs: %s' "" "$r" \
+            "$(div "$w" "$r")" "$(col "$WORK/m/$cs.ref" 2)" \
+            "$(awk '{ printf "%s ", $1 }' "$WORK/m/$cs.ref")")"
+    fi
 done
 if [ -s "$WORK/m/mixed.plain.files" ]; then
     say ""
@@ -229,5 +258,10 @@ say "wcodec-mount VmHWM: $((hwm / 1024)) MiB (cache_size $CACHE + 64 MiB = $(( (
 fusermount3 -u "$M_WC"
 wait "$WC_PID" || true
 WC_PID=""
+if [ -n "$REF_PID" ]; then
+    fusermount3 -u "$M_REF"
+    wait "$REF_PID" || true
+    REF_PID=""
+fi
 tail -n 1 "$WORK/mount.log" | tee -a "$RES"
 echo "results in $RES"

@@ -45,6 +45,10 @@ static void mount_usage(FILE *f)
 "  -o source_io=MODE        read containers with direct I/O, past the page\n"
 "                           cache (direct, the default), or through it\n"
 "                           (buffered)\n"
+"  -o direct_io             serve reads of containers past the kernel's\n"
+"                           page cache: about twice the read() speed, but\n"
+"                           mmap of a presented file fails (ENODEV), so\n"
+"                           mmap loaders (safetensors) do not work\n"
 "  -o kernel_readahead=SIZE\n"
 "                           the kernel's read-ahead on this mount, set when\n"
 "                           run as root (default 1M; 0 leaves the kernel's)\n"
@@ -88,6 +92,7 @@ typedef struct {
     unsigned prefetch_threads;
     int notify_fd;
     int nonempty; /* ours: libfuse 3 dropped the option and its check */
+    int direct_io;
     int show_help;
     int show_version;
 } mount_opts;
@@ -106,6 +111,7 @@ static const struct fuse_opt mount_opt_spec[] = {
     MOUNT_OPT("notify_fd=%d", notify_fd),
     MOUNT_OPT("--notify-fd=%d", notify_fd),
     MOUNT_OPT("nonempty", nonempty),
+    MOUNT_OPT("direct_io", direct_io),
     FUSE_OPT_KEY("-h", MOUNT_KEY_HELP),
     FUSE_OPT_KEY("--help", MOUNT_KEY_HELP),
     FUSE_OPT_KEY("-V", MOUNT_KEY_VERSION),
@@ -438,6 +444,7 @@ int main(int argc, char **argv)
     if (mount_fs_create(o.src, &fs))
         goto out_args;
     mount_fs_set_direct(fs, direct);
+    mount_fs_set_direct_io(fs, o.direct_io);
     se = fuse_session_new(&args, &mount_ops, sizeof mount_ops, fs);
     if (!se) {
         ret = 2; /* libfuse said which option it did not know */

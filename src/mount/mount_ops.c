@@ -292,6 +292,13 @@ static void mount_op_open(fuse_req_t req, fuse_ino_t ino,
     }
     fi->fh = (uint64_t)(uintptr_t)mf;
     fi->keep_cache = 1; /* immutable: page cache survives close and reopen */
+    /* Past the page cache: one copy per read instead of two, and no page
+     * cache to fill. Measured on a 2-core VM, the page-cache path capped
+     * reads of decoded chunks at 0.75-1.0 GB/s, direct replies at 2.7-3.2.
+     * The kernel then refuses shared mmap (libfuse 3.14 cannot ask for
+     * FUSE_DIRECT_IO_ALLOW_MMAP), hence an option. */
+    if (in->container && fs->direct_io)
+        fi->direct_io = 1;
     mount_file_track(fs, mf);
     if (fuse_reply_open(req, fi) == -ENOENT)
         mount_file_free(fs, mf); /* opener interrupted: no release comes */

@@ -322,6 +322,11 @@ void mount_fs_set_direct(mount_fs *fs, int on)
     fs->direct = on;
 }
 
+void mount_fs_set_direct_io(mount_fs *fs, int on)
+{
+    fs->direct_io = on;
+}
+
 int mount_fs_start(mount_fs *fs, const cache_config *cfg)
 {
     if (cache_create(cfg, &fs->cache)) {

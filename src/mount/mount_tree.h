@@ -46,6 +46,7 @@ typedef struct mount_fs {
     cache *cache;
     unsigned max_readahead; /* asked of the kernel at init; 0 = its own */
     int direct;             /* read payloads with direct I/O */
+    int direct_io;          /* open containers FOPEN_DIRECT_IO */
     pthread_mutex_t ilock;
     mount_inode *bucket[MOUNT_NBUCKET];
     mount_inode root;
@@ -73,6 +74,11 @@ void mount_fs_set_max_readahead(mount_fs *fs, unsigned bytes);
 /* Read container payloads with direct I/O (source_io=direct), where the
  * file system allows it. Before mount_fs_start. */
 void mount_fs_set_direct(mount_fs *fs, int on);
+
+/* Open containers with FOPEN_DIRECT_IO (-o direct_io): each read goes to
+ * the daemon and its reply is copied straight into the reader's buffer,
+ * not into page cache and out again. Before mount_fs_start. */
+void mount_fs_set_direct_io(mount_fs *fs, int on);
 
 /* Start the chunk cache and its prefetch threads (after daemonizing: fork
  * keeps no threads). @return 0, or -1 with the reason logged. */

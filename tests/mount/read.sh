@@ -118,6 +118,30 @@ mount_start "$PK" "$MNT" -o cache_size=2M,readahead=1M || exit 1
 $PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "concurrent readers, tiny cache"
 mount_stop "$MNT" "$MOUNT_PID"
 
+note "direct_io: every container byte for byte, random preads, 8 readers; no shared mmap"
+mount_start "$PK" "$MNT" -o direct_io || exit 1
+for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
+    cmp "$SRC/$f" "$MNT/$f" || fail "direct_io: $f differs"
+done
+$PY "$HERE/readcheck.py" random --count 150 "$SRC/model/$shard" "$MNT/model/$shard" ||
+    fail "direct_io: random reads"
+# shellcheck disable=SC2086
+$PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "direct_io: concurrent readers"
+# The documented limit: the kernel refuses a shared mapping (ENODEV).
+$PY -c 'import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+except OSError as e:
+    sys.exit(0 if e.errno == 19 else 1)
+sys.exit(2)' "$MNT/model/$shard"
+case $? in
+0) ;;
+2) note "direct_io: this kernel maps the file anyway" ;;
+*) fail "direct_io: mmap failed, but not with ENODEV" ;;
+esac
+mount_stop "$MNT" "$MOUNT_PID"
+
 note "source_io=buffered: every container byte for byte, 8 readers"
 mount_start "$PK" "$MNT" -o source_io=buffered || exit 1
 for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
