@@ -463,10 +463,11 @@ const uint8_t *wc_run_read(wcodec *w, uint8_t *buf, uint64_t off, size_t n,
         const uint8_t *p = wc_direct_read(w, buf, off, n, &r);
         if (p)
             return p;
-        if (r != -EINVAL) {
+        if (r != -EINVAL) { /* short, or an I/O error */
             *rc = wc_payload_fail(w, k, r);
             return NULL;
         }
+        /* This file system takes no direct I/O: use the page cache. */
         __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);
     }
     r = wc_pread_all(w->fd, buf, n, off);
@@ -483,36 +484,19 @@ static const uint8_t *wc_payload_read(wcodec *w, wc_tls *t, uint8_t *buf,
                                       uint64_t off, size_t n, uint64_t k,
                                       int *rc)
 {
-    ssize_t r;
     if (!n) /* an empty payload (a constant chunk): nothing to read */
         return buf ? buf : (const uint8_t *)"";
-    if (__atomic_load_n(&w->direct, __ATOMIC_RELAXED)) {
-        if (wc_span_grow(t, wc_direct_span(off, n))) {
-            *rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
-            return NULL;
-        }
-        const uint8_t *p = wc_direct_read(w, t->span, off, n, &r);
-        if (p)
-            return p;
-        if (r != -EINVAL) { /* short, or an I/O error */
-            *rc = wc_payload_fail(w, k, r);
-            return NULL;
-        }
-        /* This file system takes no direct I/O: use the page cache. */
-        __atomic_store_n(&w->direct, 0, __ATOMIC_RELAXED);
-    }
-    if (!buf) {
-        if (wc_span_grow(t, n)) {
+    /* Direct reads need the aligned span buffer. (direct only ever goes
+     * from on to off, so a buffer sized for it fits either read.) */
+    int direct = __atomic_load_n(&w->direct, __ATOMIC_RELAXED);
+    if (!buf || direct) {
+        if (wc_span_grow(t, direct ? wc_direct_span(off, n) : n)) {
             *rc = wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
             return NULL;
         }
         buf = t->span;
     }
-    r = wc_pread_all(w->fd, buf, n, off);
-    if (r == (ssize_t)n)
-        return buf;
-    *rc = wc_payload_fail(w, k, r);
-    return NULL;
+    return wc_run_read(w, buf, off, n, k, rc);
 }
 
 /* Decode chunk k from its payload p into dst and check its checksum. */
@@ -599,12 +583,11 @@ uint64_t wc_run_extent(const wcodec *w, uint64_t first, uint64_t count,
     return j;
 }
 
-int wc_run_decode(wcodec *w, uint64_t first, uint64_t count,
-                  const uint8_t *p, uint8_t *const dst[])
+/* wc_run_decode with the thread's scratch t. */
+static int wc_run_decode_t(wcodec *w, wc_tls *t, uint64_t first,
+                           uint64_t count, const uint8_t *p,
+                           uint8_t *const dst[])
 {
-    wc_tls *t = wc_tls_get(w);
-    if (!t)
-        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
     uint64_t base = w->chunk[first].offset;
     for (uint64_t k = 0; k < count; k++) {
         const uint8_t *q = p + (w->chunk[first + k].offset - base);
@@ -622,6 +605,15 @@ int wc_run_decode(wcodec *w, uint64_t first, uint64_t count,
             return rc;
     }
     return 0;
+}
+
+int wc_run_decode(wcodec *w, uint64_t first, uint64_t count,
+                  const uint8_t *p, uint8_t *const dst[])
+{
+    wc_tls *t = wc_tls_get(w);
+    if (!t)
+        return wc_fail(WCODEC_E_NOMEM, "%s: out of memory", w->name);
+    return wc_run_decode_t(w, t, first, count, p, dst);
 }
 
 int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
@@ -649,7 +641,7 @@ int wc_decode_run(wcodec *w, uint64_t first, uint64_t count,
         for (uint64_t k = 0; !p && k < j; k++)
             if ((rc = wcodec_chunk_decode(w, first + i + k, dst[i + k])))
                 return rc;
-        if (p && (rc = wc_run_decode(w, first + i, j, p, dst + i)))
+        if (p && (rc = wc_run_decode_t(w, t, first + i, j, p, dst + i)))
             return rc;
         i += j;
     }
