@@ -687,6 +687,12 @@ static unsigned cache_take_run(cache *c, cache_entry **run, unsigned max,
         c->st.prefetch_skipped++;
         return 0;
     }
+    if (bytes) { /* the chunks from j.chunk whose payloads fit */
+        uint64_t off, left = f->nchunks - j.chunk;
+        size_t len;
+        max = (unsigned)wc_run_extent(f->w, j.chunk, left < max ? left : max,
+                                      bytes, &off, &len);
+    }
     unsigned n = 0;
     for (;;) {
         cache_entry *e = cache_reserve(c, f, j.chunk + n, 1);
@@ -698,14 +704,10 @@ static unsigned cache_take_run(cache *c, cache_entry **run, unsigned max,
         e->ahead = 1; /* its bytes were counted in c->ahead when queued */
         e->by_prefetch = 1;
         run[n++] = e;
-        uint64_t off;
-        size_t len;
         if (n == max || !c->qlen || c->q[c->qhead].f != f ||
             c->q[c->qhead].chunk != j.chunk + n ||
             cache_lookup(c, f, j.chunk + n) ||
-            cache_job_stale(&c->q[c->qhead]) ||
-            (bytes && wc_run_extent(f->w, j.chunk, n + 1, bytes, &off,
-                                    &len) <= n))
+            cache_job_stale(&c->q[c->qhead]))
             break;
         cache_queue_pop(c);
     }
@@ -794,11 +796,11 @@ static void cache_span_decode(cache *c)
     }
     sp->busy++;
     pthread_mutex_unlock(&c->lock);
-    const wcodec *w = sp->f->w;
+    wcodec *w = sp->f->w;
     uint8_t *dst[CACHE_DECODE_STEP];
     for (unsigned i = 0; i < m; i++)
         dst[i] = sp->ent[k + i]->data;
-    int rc = wc_run_decode(sp->f->w, sp->first + k, m,
+    int rc = wc_run_decode(w, sp->first + k, m,
                            sp->p + (w->chunk[sp->first + k].offset -
                                     w->chunk[sp->first].offset),
                            dst);

@@ -355,12 +355,12 @@ static void mount_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
      * by other threads: what the next-file start needs is taken first. */
     char path[PATH_MAX];
     const mount_inode *in = mf->in;
-    int at_end = r > 0 && v.ahead_end >= wcodec_size(in->w) &&
-                 snprintf(path, sizeof path, "%s", in->path) < PATH_MAX;
+    int ahead_done = r > 0 && v.ahead_end >= wcodec_size(in->w) &&
+                     snprintf(path, sizeof path, "%s", in->path) < PATH_MAX;
     /* Straight from the cached chunks to the kernel: no copy here. */
     fuse_reply_iov(req, v.iov, v.n);
     cache_view_put(fs->cache, &v);
-    if (at_end)
+    if (ahead_done) /* this file's read-ahead reached its end */
         mount_next_start(fs, path, in);
 }
 
