@@ -140,15 +140,19 @@ trap cleanup EXIT INT TERM
 fifo=$WORK/notify
 rm -f "$fifo"
 mkfifo "$fifo"
-"$MOUNT_BIN" -f -o cache_size="$CACHE${MOPTS:+,$MOPTS}" --notify-fd=3 \
-    "$PACKED" "$M_WC" 3>"$fifo" 2>"$WORK/mount.log" &
-WC_PID=$!
-[ "$(head -c1 "$fifo")" = m ] || { echo "wcodec-mount failed:"; cat "$WORK/mount.log"; exit 1; }
+# wc_mount BIN MNT LOG: mount $PACKED at MNT with BIN, in the foreground of
+# a background job, and wait until it is mounted; its pid in $LAST_PID.
+wc_mount() {
+    "$1" -f -o cache_size="$CACHE${MOPTS:+,$MOPTS}" --notify-fd=3 \
+        "$PACKED" "$2" 3>"$fifo" 2>"$3" &
+    LAST_PID=$!
+    [ "$(head -c1 "$fifo")" = m ] || { echo "$1 failed:"; cat "$3"; exit 1; }
+}
+wc_mount "$MOUNT_BIN" "$M_WC" "$WORK/mount.log"
+WC_PID=$LAST_PID
 if [ -n "$REF" ]; then
-    "$REF_BIN" -f -o cache_size="$CACHE${MOPTS:+,$MOPTS}" --notify-fd=3 \
-        "$PACKED" "$M_REF" 3>"$fifo" 2>"$WORK/mount-ref.log" &
-    REF_PID=$!
-    [ "$(head -c1 "$fifo")" = m ] || { echo "$REF_BIN failed:"; cat "$WORK/mount-ref.log"; exit 1; }
+    wc_mount "$REF_BIN" "$M_REF" "$WORK/mount-ref.log"
+    REF_PID=$LAST_PID
 fi
 rm -f "$fifo"
 if [ $HAVE_SQ = 1 ]; then

@@ -118,15 +118,21 @@ mount_start "$PK" "$MNT" -o cache_size=2M,readahead=1M || exit 1
 $PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "concurrent readers, tiny cache"
 mount_stop "$MNT" "$MOUNT_PID"
 
-note "direct_io: every container byte for byte, random preads, 8 readers; no shared mmap"
+# every_container LABEL: every container of model and corpus byte for byte
+# through $MNT, then 8 concurrent readers.
+every_container() {
+    for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
+        cmp "$SRC/$f" "$MNT/$f" || fail "$1: $f differs"
+    done
+    # shellcheck disable=SC2086
+    $PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "$1: concurrent readers"
+}
+
+note "direct_io: every container byte for byte, 8 readers, random preads; no shared mmap"
 mount_start "$PK" "$MNT" -o direct_io || exit 1
-for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
-    cmp "$SRC/$f" "$MNT/$f" || fail "direct_io: $f differs"
-done
+every_container direct_io
 $PY "$HERE/readcheck.py" random --count 150 "$SRC/model/$shard" "$MNT/model/$shard" ||
     fail "direct_io: random reads"
-# shellcheck disable=SC2086
-$PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "direct_io: concurrent readers"
 # The documented limit: the kernel refuses a shared mapping (ENODEV).
 $PY -c 'import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -144,11 +150,7 @@ mount_stop "$MNT" "$MOUNT_PID"
 
 note "source_io=buffered: every container byte for byte, 8 readers"
 mount_start "$PK" "$MNT" -o source_io=buffered || exit 1
-for f in $(cd "$SRC" && find model corpus -name '*.safetensors' 2>>"$TMP/quiet" | sort); do
-    cmp "$SRC/$f" "$MNT/$f" || fail "buffered: $f differs"
-done
-# shellcheck disable=SC2086
-$PY "$HERE/readcheck.py" concurrent --readers 8 $pairs || fail "buffered: concurrent readers"
+every_container buffered
 mount_stop "$MNT" "$MOUNT_PID"
 
 finish
