@@ -14,7 +14,10 @@
  *     and compared with the scalar path's chunk, and the whole file through
  *     wc_decode_run (chunks decoded in pairs, as the mount does);
  *   - pairs: every damaged block also decodes beside the intact one
- *     (rans_decode_pair, both orders), with the single calls' verdicts.
+ *     (rans_decode_pair, both orders), with the single calls' verdicts;
+ *   - the chunk checksum: each XXH3 build (hash.h) the CPU can run against
+ *     libxxhash's own XXH3_64bits, at every length around its internal
+ *     block and stripe sizes, from every alignment.
  * A path the CPU lacks is skipped with a note in the TAP output. */
 #include <check.h>
 #include <stdio.h>
@@ -22,7 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "codec.h"
+#include "hash.h"
 #include "rans.h"
 #include "reader.h"
 #include "testutil.h"
@@ -184,6 +190,50 @@ static int sd_compare(const rans_dtab *t, const uint8_t *blk0, size_t len,
 static const size_t sd_sizes[] = {0, 1, 31, 32, 33, 63, 64, 65, 100, 257,
                                   1000, 4096, 4099, 65536 + 17, 262144};
 #define SD_NSIZES (sizeof sd_sizes / sizeof sd_sizes[0])
+
+/* ---- the checksum ------------------------------------------------------- */
+
+START_TEST(hash_vs_xxhash)
+{
+    /* XXH3 changes method at 16, 128 and 240 bytes and works in 64-byte
+     * stripes and 1 KiB blocks: every length to 2100, then chunk sizes
+     * and their neighbours. */
+    static const size_t big[] = {4095, 4096, 65535, 65536, 262143, 262144,
+                                 262145, 1048576 + 7};
+    const size_t nmax = 1048576 + 7 + 64;
+    uint8_t *buf = malloc(nmax);
+    ck_assert_ptr_nonnull(buf);
+    uint64_t seed = 0x4a5b;
+    for (size_t i = 0; i < nmax; i++)
+        buf[i] = (uint8_t)tu_rand(&seed);
+    struct {
+        const char *name, *feature;
+        uint64_t (*fn)(const void *, size_t);
+    } path[] = {{"avx2", "avx2", wc_hash64_avx2},
+                {"avx512", "avx512f", wc_hash64_avx512}};
+    __builtin_cpu_init();
+    for (size_t k = 0; k < sizeof path / sizeof path[0]; k++) {
+        int have = !strcmp(path[k].feature, "avx2")
+                       ? __builtin_cpu_supports("avx2")
+                       : __builtin_cpu_supports("avx512f");
+        if (!have) {
+            printf("# hash %s: this CPU lacks it: skipped\n", path[k].name);
+            continue;
+        }
+        for (size_t n = 0; n <= 2100 + sizeof big / sizeof big[0]; n++) {
+            size_t len = n <= 2100 ? n : big[n - 2101];
+            size_t at = n % 64; /* every alignment */
+            ck_assert_msg(path[k].fn(buf + at, len) ==
+                              XXH3_64bits(buf + at, len),
+                          "hash %s differs from libxxhash at %zu bytes "
+                          "(offset %zu)", path[k].name, len, at);
+        }
+    }
+    /* the dispatched call too, whichever build it picked */
+    ck_assert(wc_hash64(buf, 262144) == XXH3_64bits(buf, 262144));
+    free(buf);
+}
+END_TEST
 
 START_TEST(blocks_vs_scalar)
 {
@@ -403,6 +453,9 @@ int main(void)
     TCase *t = tcase_create("rANS blocks: every path vs scalar");
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, blocks_vs_scalar, 0, 3 * (int)SD_NSIZES);
+    suite_add_tcase(s, t);
+    t = tcase_create("chunk checksum: every build vs libxxhash");
+    tcase_add_test(t, hash_vs_xxhash);
     suite_add_tcase(s, t);
     t = tcase_create("containers: every path vs scalar");
     tcase_set_timeout(t, 300);

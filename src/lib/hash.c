@@ -6,8 +6,6 @@
 #include <string.h>
 #include <xxhash.h>
 
-uint64_t wc_hash64_avx2(const void *p, size_t n); /* hash_avx2.c */
-
 static uint64_t wc_hash64_base(const void *p, size_t n)
 {
     return XXH3_64bits(p, n);
@@ -21,8 +19,11 @@ static void wc_hash_pick(void)
 #if defined(__x86_64__) && defined(WC_HAVE_HASH_AVX2)
     __builtin_cpu_init();
     const char *simd = getenv("WCODEC_SIMD"); /* rans.h: scalar = no SIMD */
-    if (__builtin_cpu_supports("avx2") && !getenv("WCODEC_NO_SIMD") &&
-        !(simd && !strcmp(simd, "scalar")))
+    if (getenv("WCODEC_NO_SIMD") || (simd && !strcmp(simd, "scalar")))
+        return;
+    if (__builtin_cpu_supports("avx512f") && !(simd && !strcmp(simd, "avx2")))
+        wc_hash_impl = wc_hash64_avx512;
+    else if (__builtin_cpu_supports("avx2"))
         wc_hash_impl = wc_hash64_avx2;
 #endif
 }

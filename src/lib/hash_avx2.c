@@ -5,7 +5,6 @@
 
 #include "hash.h"
 
-uint64_t wc_hash64_avx2(const void *p, size_t n);
 uint64_t wc_hash64_avx2(const void *p, size_t n)
 {
     return XXH3_64bits(p, n);

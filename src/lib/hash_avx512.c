@@ -1,0 +1,11 @@
+/* hash_avx512.c - XXH3-64 from Debian's xxhash.h, inlined and compiled with
+ * -mavx512f (this file only; called only when the CPU has AVX-512 F). */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "hash.h"
+
+uint64_t wc_hash64_avx512(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
