@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mount_io.h"
 #include "mount_log.h"
 #include "mount_ops.h"
 #include "wcodec.h"
@@ -45,10 +46,11 @@ static void mount_usage(FILE *f)
 "  -o source_io=MODE        read containers with direct I/O, past the page\n"
 "                           cache (direct, the default), or through it\n"
 "                           (buffered)\n"
-"  -o direct_io             serve reads of containers past the kernel's\n"
-"                           page cache: about twice the read() speed, but\n"
-"                           mmap of a presented file fails (ENODEV), so\n"
-"                           mmap loaders (safetensors) do not work\n"
+"  -o direct_io             serve read() of containers past the kernel's\n"
+"                           page cache: faster cold reads, but no page\n"
+"                           cache for a second read; mmap goes through the\n"
+"                           page cache (Linux 6.6 and later; before, it\n"
+"                           fails with ENODEV)\n"
 "  -o kernel_readahead=SIZE\n"
 "                           the kernel's read-ahead on this mount, set when\n"
 "                           run as root (default 1M; 0 leaves the kernel's)\n"
@@ -458,6 +460,9 @@ int main(int argc, char **argv)
         goto out_session;
     if (fuse_session_mount(se, o.mnt))
         goto out_signals;
+    /* Only where the option needs it: the INIT flag for shared mmap. */
+    if (o.direct_io && MOUNT_IO_SHIM)
+        mount_io_attach(se);
     if (kernel_ra && mnt_abs) {
         mount_set_kernel_readahead(mnt_abs, kernel_ra,
                                    o.kernel_readahead != NULL);

@@ -1,6 +1,7 @@
 /* mount_ops.c - fuse_lowlevel_ops of wcodec-mount (see mount_ops.h): the
  * FUSE edge over the presented tree (mount_tree.c) and the chunk cache. */
 #include "mount_ops.h"
+#include "mount_io.h"
 #include "mount_log.h"
 #include "reader.h"
 
@@ -184,6 +185,16 @@ static void mount_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->max_readahead = fs->max_readahead;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    /* With -o direct_io, loaders still mmap (safetensors, transformers):
+     * the kernel maps such files through its page cache only when INIT
+     * allows it (Linux 6.6 and later). */
+#if MOUNT_IO_SHIM
+    if (fs->direct_io && mount_io_kernel_allows_mmap())
+        mount_io_want_allow_mmap();
+#else
+    if (fs->direct_io && (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP))
+        conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#endif
     /* Files never change: no need to compare mtimes to drop page cache. */
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     /* Readahead requests are "background": let more be in flight. */
@@ -295,8 +306,10 @@ static void mount_op_open(fuse_req_t req, fuse_ino_t ino,
     /* Past the page cache: one copy per read instead of two, and no page
      * cache to fill. Measured on a 2-core VM, the page-cache path capped
      * reads of decoded chunks at 0.75-1.0 GB/s, direct replies at 2.7-3.2.
-     * The kernel then refuses shared mmap (libfuse 3.14 cannot ask for
-     * FUSE_DIRECT_IO_ALLOW_MMAP), hence an option. */
+     * A shared mmap goes through the page cache where INIT allowed it
+     * (mount_io.h), else the kernel refuses it; and a second read() is
+     * served by the daemon again, not by the page cache: hence an
+     * option. */
     if (in->container && fs->direct_io)
         fi->direct_io = 1;
     mount_file_track(fs, mf);
