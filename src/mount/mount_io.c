@@ -15,11 +15,12 @@
 #endif
 
 /* One session per process. INIT is the first request and is answered
- * before the kernel sends any other, so these are written by one thread
- * before the serving threads read them. */
+ * before the kernel sends any other, so these are written by the one
+ * thread that serves it; other serving threads only read the flags (one
+ * atomic load per request once INIT is answered). */
 static uint64_t mount_io_init_unique;
-static int mount_io_seen_init, mount_io_offered, mount_io_wanted,
-    mount_io_done;
+static int mount_io_offered, mount_io_wanted;
+static _Atomic int mount_io_seen_init, mount_io_done;
 
 static ssize_t mount_io_read(int fd, void *buf, size_t len, void *userdata)
 {
