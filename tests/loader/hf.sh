@@ -110,6 +110,20 @@ cmp -s "$TMP/ref1" "$TMP/mnt1" || fail "logits through the mount differ from the
 "$VPY" "$HERE/hf.py" tensors "$ORIG" "$MNT" || fail "load_file / safe_open through the mount"
 mount_stop "$MNT" "$MOUNT_PID"
 
+# --- the same loaders with -o direct_io: they mmap, which Linux 6.6+ allows
+kver=$(uname -r | awk -F'[.-]' '{ print $1 * 1000 + $2 }')
+if [ "$kver" -ge 6006 ]; then
+    mount_start "$PACKED" "$MNT" -o direct_io || { fail "mount -o direct_io"; finish; }
+    HF_HUB_CACHE=$MNT "$VPY" "$HERE/hf.py" logits $LLAMA "$TMP/mnt1d" ||
+        fail "from_pretrained through the mount, -o direct_io"
+    cmp -s "$TMP/ref1" "$TMP/mnt1d" || fail "logits through the direct_io mount differ from the original cache's"
+    "$VPY" "$HERE/hf.py" tensors "$ORIG" "$MNT" || fail "load_file / safe_open through the mount, -o direct_io"
+    mount_stop "$MNT" "$MOUNT_PID"
+    note "-o direct_io: from_pretrained, load_file and safe_open give the same tensors"
+else
+    note "-o direct_io: skipped (Linux $(uname -r) refuses mmap of direct_io files before 6.6)"
+fi
+
 # --- unpack ----------------------------------------------------------------------
 "$WCODEC_UNPACK" -q "$PACKED" "$TMP/unpacked" || fail "wcodec-unpack"
 diff -r --no-dereference "$ORIG" "$TMP/unpacked" >"$TMP/diff" 2>&1 ||
