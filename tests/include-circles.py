@@ -4,12 +4,15 @@
 A module is a file stem (foo.c, foo.h, foo.cc, foo.cu are module foo); an
 edge foo -> bar is an #include "bar.h" in any file of foo. Every circle,
 direct or round a longer path, is printed and fails the test: a layer may
-only include the layers below it (README, "Layout")."""
+only include the layers below it (README, "Layout"). Build folders and
+hidden folders (.git, .venv) are not looked at."""
 import os,re,sys,collections
 root=sys.argv[1]
 mods=collections.defaultdict(set); have=set()
 for d,_,fs in os.walk(root):
-    if any(p.startswith('build') or p == '.git' for p in os.path.relpath(d, root).split(os.sep)): continue
+    # not build trees, nor hidden folders: .git, and a .venv whose packages
+    # (torch, triton) bring C headers of their own
+    if any(p.startswith('build') or (p.startswith('.') and p != '.') for p in os.path.relpath(d, root).split(os.sep)): continue
     for f in fs:
         if re.search(r'\.(c|h|cc|cu)$',f):
             stem=f.rsplit('.',1)[0]; have.add(stem)
