@@ -111,8 +111,7 @@ cmp -s "$TMP/ref1" "$TMP/mnt1" || fail "logits through the mount differ from the
 mount_stop "$MNT" "$MOUNT_PID"
 
 # --- the same loaders with -o direct_io: they mmap, which Linux 6.6+ allows
-kver=$(uname -r | awk -F'[.-]' '{ print $1 * 1000 + $2 }')
-if [ "$kver" -ge 6006 ]; then
+if kernel_at_least 6 6; then
     mount_start "$PACKED" "$MNT" -o direct_io || { fail "mount -o direct_io"; finish; }
     HF_HUB_CACHE=$MNT "$VPY" "$HERE/hf.py" logits $LLAMA "$TMP/mnt1d" ||
         fail "from_pretrained through the mount, -o direct_io"

@@ -50,6 +50,11 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }
+# Linux at least MAJOR.MINOR? (6 6: the kernel lets a daemon allow shared
+# mmap of direct_io files, FUSE_DIRECT_IO_ALLOW_MMAP)
+kernel_at_least() {
+    uname -r | awk -F'[.-]' -v a="$1" -v b="$2" '{ exit !($1 * 1000 + $2 >= a * 1000 + b) }'
+}
 
 # mount_start SRC MNT [OPTIONS...]: run the daemon in the foreground (under
 # $MOUNT_WRAP) and wait for its notify byte. Sets MOUNT_PID. Returns 1 if

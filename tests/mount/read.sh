@@ -131,8 +131,7 @@ every_container() {
 # Linux 6.6 lets a daemon allow shared mmap of FOPEN_DIRECT_IO files
 # (FUSE_DIRECT_IO_ALLOW_MMAP), which wcodec-mount asks for; before it the
 # kernel refuses such a mapping with ENODEV, the documented limit.
-kver=$(uname -r | awk -F'[.-]' '{ print $1 * 1000 + $2 }')
-if [ "$kver" -ge 6006 ]; then
+if kernel_at_least 6 6; then
     note "direct_io: every container byte for byte, 8 readers, random preads, mmap (Linux $(uname -r))"
 else
     note "direct_io: every container byte for byte, 8 readers, random preads; shared mmap refused (Linux $(uname -r), before 6.6)"
@@ -141,7 +140,7 @@ mount_start "$PK" "$MNT" -o direct_io || exit 1
 every_container direct_io
 $PY "$HERE/readcheck.py" random --count 150 "$SRC/model/$shard" "$MNT/model/$shard" ||
     fail "direct_io: random reads"
-if [ "$kver" -ge 6006 ]; then
+if kernel_at_least 6 6; then
     # private and shared maps, every page; then read() again: the mapping
     # puts the file in the page cache, reads still come from the daemon
     for f in "model/$shard" corpus/TinyPeLLM_tinypellm_model.bf16.safetensors; do
