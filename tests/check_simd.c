@@ -206,17 +206,16 @@ START_TEST(hash_vs_xxhash)
     uint64_t seed = 0x4a5b;
     for (size_t i = 0; i < nmax; i++)
         buf[i] = (uint8_t)tu_rand(&seed);
-    struct {
-        const char *name, *feature;
-        uint64_t (*fn)(const void *, size_t);
-    } path[] = {{"avx2", "avx2", wc_hash64_avx2},
-                {"avx512", "avx512f", wc_hash64_avx512}};
     __builtin_cpu_init();
+    struct {
+        const char *name;
+        int have;
+        uint64_t (*fn)(const void *, size_t);
+    } path[] = {{"avx2", __builtin_cpu_supports("avx2"), wc_hash64_avx2},
+                {"avx512", __builtin_cpu_supports("avx512f"),
+                 wc_hash64_avx512}};
     for (size_t k = 0; k < sizeof path / sizeof path[0]; k++) {
-        int have = !strcmp(path[k].feature, "avx2")
-                       ? __builtin_cpu_supports("avx2")
-                       : __builtin_cpu_supports("avx512f");
-        if (!have) {
+        if (!path[k].have) {
             printf("# hash %s: this CPU lacks it: skipped\n", path[k].name);
             continue;
         }

@@ -19,14 +19,14 @@
  * thread that serves it; other serving threads only read the flags (one
  * atomic load per request once INIT is answered). */
 static uint64_t mount_io_init_unique;
-static int mount_io_offered, mount_io_wanted;
+static int mount_io_offered;
 static _Atomic int mount_io_seen_init, mount_io_done;
 
 static ssize_t mount_io_read(int fd, void *buf, size_t len, void *userdata)
 {
     (void)userdata;
     ssize_t n = read(fd, buf, len);
-    if (!mount_io_done && !mount_io_seen_init &&
+    if (!mount_io_seen_init &&
         n >= (ssize_t)(sizeof(struct fuse_in_header) +
                        offsetof(struct fuse_init_in, flags2))) {
         const struct fuse_in_header *h = buf;
@@ -57,7 +57,7 @@ static ssize_t mount_io_writev(int fd, struct iovec *iov, int count,
             mount_io_done = 1;
             /* libfuse's reply: header, then its fuse_init_out (64 bytes
              * from protocol 7.23 on; flags2 is inside them). */
-            if (h->error == 0 && mount_io_wanted && mount_io_offered &&
+            if (h->error == 0 && mount_io_offered &&
                 iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + 4) {
                 struct fuse_init_out *out = iov[1].iov_base;
                 out->flags |= FUSE_INIT_EXT;
@@ -79,14 +79,4 @@ int mount_io_attach(struct fuse_session *se)
                                "shared mmap (%d): loaders that mmap will "
                                "get ENODEV", rc);
     return rc ? -1 : 0;
-}
-
-int mount_io_kernel_allows_mmap(void)
-{
-    return mount_io_offered;
-}
-
-void mount_io_want_allow_mmap(void)
-{
-    mount_io_wanted = 1;
 }

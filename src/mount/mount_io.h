@@ -7,10 +7,11 @@
  * does not, and it builds the INIT reply itself. mount_io_attach() puts a
  * pass-through read/writev under the session (fuse_session_custom_io):
  * the read sees the kernel's INIT request and notes whether the kernel
- * offers the flag, the writev adds it to the INIT reply when wanted, and
- * every other request and reply goes through untouched, one read() or
- * writev() each as before. With a libfuse that knows the capability none
- * of this is used (mount_ops.c asks for it the documented way). */
+ * offers the flag, the writev adds it to the INIT reply if so, and every
+ * other request and reply goes through untouched, one read() or writev()
+ * each as before. Only a -o direct_io mount attaches it. With a libfuse
+ * that knows the capability none of this is used (mount_ops.c asks for it
+ * the documented way). */
 #ifndef MOUNT_IO_H
 #define MOUNT_IO_H
 
@@ -26,14 +27,9 @@
 #endif
 
 /* After fuse_session_mount(): serve se's /dev/fuse through the
- * pass-through. 0, or -1 (logged; the session then runs as before and
+ * pass-through, which asks for FUSE_DIRECT_IO_ALLOW_MMAP wherever the
+ * kernel offers it. 0, or -1 (logged; the session then runs as before and
  * shared mmap of direct_io files stays refused). */
 int mount_io_attach(struct fuse_session *se);
-
-/* During INIT (mount_op_init): does the kernel offer
- * FUSE_DIRECT_IO_ALLOW_MMAP? Then mount_io_want_allow_mmap() makes the
- * reply set it. */
-int mount_io_kernel_allows_mmap(void);
-void mount_io_want_allow_mmap(void);
 
 #endif

@@ -187,11 +187,9 @@ static void mount_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     /* With -o direct_io, loaders still mmap (safetensors, transformers):
      * the kernel maps such files through its page cache only when INIT
-     * allows it (Linux 6.6 and later). */
-#if MOUNT_IO_SHIM
-    if (fs->direct_io && mount_io_kernel_allows_mmap())
-        mount_io_want_allow_mmap();
-#else
+     * allows it (Linux 6.6 and later). Where libfuse cannot ask,
+     * mount_io.c does (mount_main.c attaches it). */
+#if !MOUNT_IO_SHIM
     if (fs->direct_io && (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP))
         conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
 #endif
