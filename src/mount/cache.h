@@ -7,7 +7,7 @@
  * What to know first:
  *  - Memory is bounded: decoded chunks live in buffers whose total stays
  *    within `capacity` less the read-ahead's payload buffers (a 64th of it
- *    each, at most 4 x 4 MiB); a reader that finds every buffer pinned by
+ *    each, at most 6 x 4 MiB); a reader that finds every buffer pinned by
  *    other readers may overshoot by the chunks its own request spans,
  *    never more.
  *  - No chunk is decoded twice at the same time: the first thread to miss a
